@@ -1,0 +1,13 @@
+//! Checks over the `accounts` collector's facts (skeleton: to be filled in).
+
+use serde::{Deserialize, Serialize};
+
+use super::Check;
+
+/// Thresholds for the `accounts` checks; every field has a documented default.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AccountsPolicy {}
+
+/// The `accounts` checks.
+pub const CHECKS: &[Check] = &[];

@@ -1,0 +1,18 @@
+//! The ISO/IEC 27002:2022 control catalog as data, its crosswalks to other frameworks, the
+//! organisation's policy, and the checks that turn collected facts into findings.
+//!
+//! Pure: no I/O besides parsing the embedded data files and a policy text handed in by the caller.
+//! Facts come from `evidence-protocol` (filled in by the collectors on a host); findings go to the
+//! agent's output and to the server's evaluation, which maps them onto controls.
+
+pub mod catalog;
+pub mod checks;
+mod evaluate;
+mod finding;
+mod mapping;
+pub mod policy;
+
+pub use evaluate::evaluate;
+pub use finding::{Finding, Outcome, Status};
+pub use mapping::{check_mappings, CheckMapping, ControlLink, MappingError, Relationship};
+pub use policy::{Policy, PolicyError};

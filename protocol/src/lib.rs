@@ -1,0 +1,13 @@
+//! Wire types shared by `evidence-agent` and `evidence-server`.
+//!
+//! Data flows one way: collectors observe a host and fill in [`Facts`]; the agent wraps them in a
+//! report and signs it; the server verifies the signature, stores the signed bytes verbatim and
+//! evaluates the facts with the `evidence-controls` crate. Everything here is plain data with a
+//! stable JSON form: maps are `BTreeMap`s and lists are sorted by the producer, so the same host
+//! state always serialises to the same bytes.
+
+pub mod facts;
+mod observation;
+
+pub use facts::Facts;
+pub use observation::Observation;
