@@ -45,6 +45,11 @@ pub fn collect(host: &Host) -> Observation<HostFacts> {
     facts.kernel_version = System::kernel_version().ok();
     facts.architecture = Some(System::cpu_arch());
     facts.uptime_seconds = System::uptime().ok();
+    facts.hardware_serial = dmi(host, "product_serial");
+    facts.hardware_model = match (dmi(host, "sys_vendor"), dmi(host, "product_name")) {
+        (Some(vendor), Some(model)) => Some(format!("{vendor} {model}")),
+        (vendor, model) => vendor.or(model),
+    };
     if let Ok(system) = System::new_with_specifics(
         RefreshKind::nothing()
             .with_cpu(CpuRefreshKind::nothing())
@@ -70,6 +75,19 @@ pub fn collect(host: &Host) -> Observation<HostFacts> {
     list.sort_by(|a, b| a.mount_point.cmp(&b.mount_point));
     facts.disks = list;
     Observation::Observed(facts)
+}
+
+/// One DMI identity value; placeholders that firmware vendors leave in are treated as absent.
+fn dmi(host: &Host, name: &str) -> Option<String> {
+    let value = host
+        .read_to_string(&format!("/sys/class/dmi/id/{name}"))
+        .ok()?
+        .trim()
+        .to_string();
+    let placeholder = value.is_empty()
+        || ["to be filled by o.e.m.", "default string", "not specified", "none", "0"]
+            .contains(&value.to_ascii_lowercase().as_str());
+    (!placeholder).then_some(value)
 }
 
 /// Parses os-release (`KEY=value`, values optionally quoted).

@@ -15,6 +15,10 @@ pub struct HostFacts {
     pub distribution_id: Option<String>,
     pub kernel_version: Option<String>,
     pub architecture: Option<String>,
+    /// Hardware serial number (DMI `product_serial`), where the platform exposes it.
+    pub hardware_serial: Option<String>,
+    /// Hardware vendor and model (DMI `sys_vendor`, `product_name`).
+    pub hardware_model: Option<String>,
     pub uptime_seconds: Option<u64>,
     pub cpu_brand: Option<String>,
     pub cpu_count: Option<u64>,

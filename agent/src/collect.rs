@@ -1,0 +1,67 @@
+//! `evidence-agent collect`: one collection, evaluated locally, printed as a table or JSON.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Args;
+use evidence_collectors::{CollectorName, Host, SystemRunner};
+use evidence_controls::Finding;
+use evidence_protocol::Facts;
+use serde::Serialize;
+
+#[derive(Debug, Args)]
+pub struct CollectArgs {
+    /// Print the whole report (facts and findings) as JSON.
+    #[arg(long)]
+    json: bool,
+    /// Read a mounted image or chroot at DIR instead of `/`. Live kernel state (block devices,
+    /// the running ruleset, the running kernel) is then reported as not applicable.
+    #[arg(long, value_name = "DIR", default_value = "/")]
+    root: PathBuf,
+    /// Run only this collector (repeatable): host, disk_encryption, patch_level, firewall, accounts.
+    #[arg(long, value_name = "NAME")]
+    only: Vec<CollectorName>,
+    /// Policy file (TOML) with check thresholds; built-in defaults when absent.
+    #[arg(long, value_name = "FILE")]
+    policy: Option<PathBuf>,
+    /// Seconds each collector may run before it is reported as an error.
+    #[arg(long, value_name = "SECONDS", default_value_t = evidence_collectors::DEFAULT_COLLECTOR_TIMEOUT.as_secs())]
+    timeout: u64,
+}
+
+/// The JSON form of one local collection.
+#[derive(Debug, Serialize)]
+pub struct LocalReport {
+    pub agent_version: &'static str,
+    pub root: String,
+    pub facts: Facts,
+    pub findings: Vec<Finding>,
+}
+
+pub fn run(args: CollectArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        args.root.is_dir(),
+        "--root {}: not a directory",
+        args.root.display()
+    );
+    let policy = crate::load_policy(args.policy.as_ref())?;
+    let host = Host::new(&args.root, Arc::new(SystemRunner));
+    let facts = evidence_collectors::collect(&host, &args.only, Duration::from_secs(args.timeout));
+    let findings = evidence_controls::evaluate(&facts, &policy);
+    let report = LocalReport {
+        agent_version: env!("CARGO_PKG_VERSION"),
+        root: args.root.display().to_string(),
+        facts,
+        findings,
+    };
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        serde_json::to_writer_pretty(&mut out, &report)?;
+        use std::io::Write;
+        writeln!(out)?;
+    } else {
+        crate::render::table(&mut out, &report)?;
+    }
+    Ok(())
+}
