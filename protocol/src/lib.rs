@@ -11,3 +11,15 @@ mod observation;
 
 pub use facts::Facts;
 pub use observation::Observation;
+
+// Signed reports, receipts and the agent-facing API (issue: signed reports and the server).
+pub mod api;
+mod digest;
+mod receipt;
+pub mod report;
+pub mod signing;
+
+pub use digest::{Digest, DigestParseError};
+pub use receipt::{log_chain_next, Receipt, SignedReceipt};
+pub use report::{report_digest, Report, ReportKind, SignedReport};
+pub use signing::SigningKey;
