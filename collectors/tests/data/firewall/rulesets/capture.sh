@@ -1,0 +1,33 @@
+#!/bin/sh
+# Regenerates the recorded ruleset outputs in this directory from the sources next to them, in a
+# throwaway network namespace (needs root, nftables, iptables, iproute2). Run from this directory.
+set -eu
+NS="fwcapture$$"
+ip netns add "$NS"
+trap 'ip netns del "$NS"' EXIT
+N="ip netns exec $NS"
+$N nft -j list ruleset > empty.nft.json
+for source in accept_all inet_drop_ssh ip_only_drop two_chains rich; do
+  $N nft flush ruleset
+  $N nft -f "$source.nft"
+  $N nft -j list ruleset > "$source.nft.json"
+done
+$N nft flush ruleset
+$N iptables -P INPUT DROP
+$N iptables -A INPUT -p tcp --dport 22 -j ACCEPT
+$N ip6tables -P INPUT DROP
+$N ip6tables -A INPUT -p tcp --dport 22 -j ACCEPT
+$N nft -j list ruleset > iptables_nft_ssh.nft.json
+$N iptables-save > iptables_nft_ssh.iptables-save
+$N ip6tables-save > iptables_nft_ssh.ip6tables-save
+$N nft flush ruleset
+$N iptables-restore < iptables_nft_rich.rules
+$N iptables-save > iptables_nft_rich.iptables-save
+$N nft -j list ruleset > iptables_nft_rich.nft.json
+$N nft flush ruleset
+$N iptables-legacy -P INPUT DROP
+$N iptables-legacy -A INPUT -p tcp --dport 22 -j ACCEPT
+$N iptables-legacy -A INPUT -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT
+$N iptables-legacy-save > legacy_ssh.iptables-legacy-save
+$N ip6tables-legacy-save > legacy_ssh.ip6tables-legacy-save
+$N nft -j list ruleset > legacy_ssh.nft.json
