@@ -1,0 +1,256 @@
+//! Control status per host and the fleet snapshot.
+//!
+//! Per host and control: `not_applicable` when the Statement of Applicability says so; else
+//! `unknown` when the host is stale (missed `stale_after_intervals` report intervals) or never
+//! reported, or no check evidences the control, or a check errored; else from the checks
+//! (`crate::rules::combine`). A stale host never counts as passing. Revoked hosts are left out.
+//!
+//! The current state lives in memory ([`Fleet`], compact: checks interned as indexes) so the
+//! snapshot of 100,000 hosts is a scan, not a query; a past date (`?at=`) loads the state as of
+//! then from the store's finding transitions and runs the same computation.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::RwLock;
+
+use evidence_controls::Status;
+use serde::Serialize;
+
+use crate::policy::OrgPolicy;
+use crate::store::{HostFindings, NewFinding};
+
+/// Check ids and the controls each maps to, interned once.
+pub struct CheckIndex {
+    pub checks: Vec<String>,
+    by_id: HashMap<String, u16>,
+    /// Controls in catalog order, and per check the indexes of its controls.
+    pub controls: Vec<String>,
+    check_controls: Vec<Vec<usize>>,
+}
+
+impl CheckIndex {
+    pub fn new() -> Self {
+        let mappings = evidence_controls::check_mappings();
+        let checks: Vec<String> = evidence_controls::checks::all().iter().map(|c| c.id.to_string()).collect();
+        let mut controls: Vec<String> = mappings
+            .values()
+            .flat_map(|m| m.iso27002.iter().map(|l| l.control.clone()))
+            .collect();
+        controls.sort_by(|a, b| evidence_controls::catalog::compare_control_ids(a, b));
+        controls.dedup();
+        let check_controls = checks
+            .iter()
+            .map(|c| {
+                mappings
+                    .get(c)
+                    .map(|m| m.iso27002.iter().filter_map(|l| controls.iter().position(|x| *x == l.control)).collect())
+                    .unwrap_or_default()
+            })
+            .collect();
+        let by_id = checks.iter().enumerate().map(|(i, c)| (c.clone(), i as u16)).collect();
+        Self { checks, by_id, controls, check_controls }
+    }
+
+    pub fn index(&self, check: &str) -> Option<u16> {
+        self.by_id.get(check).copied()
+    }
+}
+
+impl Default for CheckIndex {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// One host's state, compact.
+#[derive(Debug, Clone)]
+pub struct HostState {
+    pub hostname: Box<str>,
+    pub last_seen: Option<i64>,
+    pub revoked: bool,
+    /// (check index, status, reason when not passing), sorted by check index.
+    pub findings: Box<[(u16, Status, Option<Box<str>>)]>,
+}
+
+impl HostState {
+    pub fn from_store(h: &HostFindings, index: &CheckIndex) -> Self {
+        let mut findings: Vec<_> = h
+            .findings
+            .iter()
+            .filter_map(|(c, s, r)| Some((index.index(c)?, *s, if *s == Status::Pass { None } else { r.as_deref().map(Into::into) })))
+            .collect();
+        findings.sort_by_key(|f| f.0);
+        Self { hostname: h.hostname.as_str().into(), last_seen: h.last_seen, revoked: h.revoked, findings: findings.into() }
+    }
+
+    pub fn set_findings(&mut self, new: &[NewFinding], index: &CheckIndex) {
+        let mut findings: Vec<_> = new
+            .iter()
+            .filter_map(|f| Some((index.index(&f.check)?, f.status, if f.status == Status::Pass { None } else { f.reason.as_deref().map(Into::into) })))
+            .collect();
+        findings.sort_by_key(|f| f.0);
+        self.findings = findings.into();
+    }
+}
+
+/// The fleet's current state, kept up to date by the ingest writer after each commit.
+#[derive(Default)]
+pub struct Fleet {
+    pub hosts: RwLock<HashMap<String, HostState>>,
+}
+
+/// One failing (or unknown) host on a control.
+#[derive(Debug, Clone, Serialize)]
+pub struct HostReason {
+    pub host_id: String,
+    pub hostname: String,
+    pub reason: String,
+}
+
+/// One control in the snapshot.
+#[derive(Debug, Clone, Serialize)]
+pub struct ControlSnapshot {
+    pub control: String,
+    pub title: Option<&'static str>,
+    /// Hosts the control applies to (pass + fail + unknown).
+    pub applicable_hosts: u64,
+    pub passing: u64,
+    pub failing: u64,
+    pub unknown: u64,
+    pub not_applicable: u64,
+    /// passing / applicable_hosts, `null` when no host applies.
+    pub share_passing: Option<f64>,
+    /// Failing hosts with the reason, sorted by host id, at most `limit`.
+    pub failing_hosts: Vec<HostReason>,
+    pub failing_hosts_truncated: bool,
+}
+
+/// The fleet snapshot.
+#[derive(Debug, Clone, Serialize)]
+pub struct Snapshot {
+    pub at: String,
+    pub hosts: u64,
+    pub stale_hosts: u64,
+    pub controls: Vec<ControlSnapshot>,
+}
+
+/// Status of every indexed control on one host at `at` (see module doc), with the reason.
+pub fn host_controls(
+    h: &HostState,
+    index: &CheckIndex,
+    policy: &OrgPolicy,
+    at: i64,
+    stale_after_us: i64,
+) -> Vec<(&'static str, Option<String>)> {
+    let stale = match h.last_seen {
+        None => Some("no report received yet".to_string()),
+        Some(seen) if at - seen > stale_after_us => Some(format!("stale: last report {}", crate::time::fmt(seen))),
+        _ => None,
+    };
+    let mut per: Vec<Vec<(Status, &str, Option<&str>)>> = vec![Vec::new(); index.controls.len()];
+    if stale.is_none() {
+        for (c, s, r) in h.findings.iter() {
+            for &ci in &index.check_controls[*c as usize] {
+                per[ci].push((*s, index.checks[*c as usize].as_str(), r.as_deref()));
+            }
+        }
+    }
+    index
+        .controls
+        .iter()
+        .zip(per)
+        .map(|(control, statuses)| {
+            if let Some(j) = policy.not_applicable(control) {
+                return ("not_applicable", Some(format!("statement of applicability: {j}")));
+            }
+            if let Some(reason) = &stale {
+                return ("unknown", Some(reason.clone()));
+            }
+            if statuses.is_empty() {
+                return ("unknown", Some("no evidence".into()));
+            }
+            let (s, r) = crate::rules::combine(&statuses);
+            let s: &'static str = match s.as_str() {
+                "pass" => "pass",
+                "fail" => "fail",
+                "not_applicable" => "not_applicable",
+                _ => "unknown",
+            };
+            (s, r)
+        })
+        .collect()
+}
+
+/// Computes the snapshot over `hosts` at time `at` (microseconds).
+pub fn snapshot<'a>(
+    hosts: impl Iterator<Item = (&'a str, &'a HostState)>,
+    index: &CheckIndex,
+    policy: &OrgPolicy,
+    at: i64,
+    stale_after_us: i64,
+    limit: usize,
+) -> Snapshot {
+    let n = index.controls.len();
+    let mut counts = vec![[0u64; 4]; n];
+    let mut failing: Vec<Vec<HostReason>> = vec![Vec::new(); n];
+    let (mut total, mut stale) = (0u64, 0u64);
+    for (host_id, h) in hosts {
+        if h.revoked {
+            continue;
+        }
+        total += 1;
+        if h.last_seen.is_none_or(|s| at - s > stale_after_us) {
+            stale += 1;
+        }
+        for (ci, (status, reason)) in host_controls(h, index, policy, at, stale_after_us).into_iter().enumerate() {
+            let slot = match status {
+                "pass" => 0,
+                "fail" => 1,
+                "unknown" => 2,
+                _ => 3,
+            };
+            counts[ci][slot] += 1;
+            if slot == 1 {
+                failing[ci].push(HostReason { host_id: host_id.to_string(), hostname: h.hostname.to_string(), reason: reason.unwrap_or_default() });
+            }
+        }
+    }
+    let controls = index
+        .controls
+        .iter()
+        .enumerate()
+        .map(|(ci, control)| {
+            let [pass, fail, unknown, na] = counts[ci];
+            let applicable = pass + fail + unknown;
+            let mut hosts = std::mem::take(&mut failing[ci]);
+            let truncated = hosts.len() > limit;
+            if truncated {
+                hosts.select_nth_unstable_by(limit, |a, b| a.host_id.cmp(&b.host_id));
+                hosts.truncate(limit);
+            }
+            hosts.sort_by(|a, b| a.host_id.cmp(&b.host_id));
+            ControlSnapshot {
+                control: control.clone(),
+                title: evidence_controls::catalog::control(control).map(|c| c.title.as_str()),
+                applicable_hosts: applicable,
+                passing: pass,
+                failing: fail,
+                unknown,
+                not_applicable: na,
+                share_passing: (applicable > 0).then(|| pass as f64 / applicable as f64),
+                failing_hosts: hosts,
+                failing_hosts_truncated: truncated,
+            }
+        })
+        .collect();
+    Snapshot { at: crate::time::fmt(at), hosts: total, stale_hosts: stale, controls }
+}
+
+/// Per-host control statuses as a map (for the host page).
+pub fn host_control_map(h: &HostState, index: &CheckIndex, policy: &OrgPolicy, at: i64, stale_after_us: i64) -> BTreeMap<String, serde_json::Value> {
+    index
+        .controls
+        .iter()
+        .zip(host_controls(h, index, policy, at, stale_after_us))
+        .map(|(c, (s, r))| (c.clone(), serde_json::json!({"status": s, "reason": r})))
+        .collect()
+}

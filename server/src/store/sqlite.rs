@@ -1,0 +1,407 @@
+//! The SQLite implementation of [`Store`]: one file in the data directory, WAL mode, one writer
+//! connection (behind a mutex; the ingest writer thread batches many reports per transaction)
+//! and a small pool of read connections. Migrations are the numbered SQL files under
+//! `server/migrations/sqlite/`, embedded at build time and tracked in `schema_version`.
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use evidence_protocol::Digest;
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
+
+use super::*;
+use crate::rules::{self, EnrollAction, EnrollInputs};
+
+/// Numbered migrations, applied in order; never edit a released one, add the next.
+const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../../migrations/sqlite/0001_init.sql"))];
+
+/// SQLite store.
+pub struct SqliteStore {
+    writer: Mutex<Connection>,
+    readers: Mutex<Vec<Connection>>,
+    path: std::path::PathBuf,
+}
+
+pub(super) fn db(e: rusqlite::Error) -> StoreError {
+    StoreError::Db(e.to_string())
+}
+
+pub(super) fn digest_col(v: Option<Vec<u8>>) -> StoreResult<Option<Digest>> {
+    v.map(|b| {
+        b.as_slice()
+            .try_into()
+            .map(Digest)
+            .map_err(|_| StoreError::Corrupt("digest is not 32 bytes".into()))
+    })
+    .transpose()
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) `path` and applies pending migrations.
+    pub fn open(path: &Path) -> StoreResult<Self> {
+        let mut conn = Self::connect(path)?;
+        migrate(&mut conn)?;
+        Ok(Self { writer: Mutex::new(conn), readers: Mutex::new(Vec::new()), path: path.to_path_buf() })
+    }
+
+    fn connect(path: &Path) -> StoreResult<Connection> {
+        let conn = Connection::open(path).map_err(db)?;
+        conn.execute_batch(
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;
+             PRAGMA busy_timeout=10000; PRAGMA cache_size=-32000;",
+        )
+        .map_err(db)?;
+        Ok(conn)
+    }
+
+    /// Runs `f` on a pooled read connection.
+    pub(super) fn read<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> StoreResult<T> {
+        let conn = self.readers.lock().expect("pool lock").pop();
+        let conn = match conn {
+            Some(c) => c,
+            None => Self::connect(&self.path)?,
+        };
+        let out = f(&conn).map_err(db);
+        let mut pool = self.readers.lock().expect("pool lock");
+        if pool.len() < 8 {
+            pool.push(conn);
+        }
+        out
+    }
+
+    fn write<T>(&self, f: impl FnOnce(&Transaction) -> StoreResult<T>) -> StoreResult<T> {
+        let mut conn = self.writer.lock().expect("writer lock");
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(db)?;
+        let out = f(&tx)?;
+        tx.commit().map_err(db)?;
+        Ok(out)
+    }
+}
+
+fn migrate(conn: &mut Connection) -> StoreResult<()> {
+    conn.execute_batch("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)").map_err(db)?;
+    let current: i64 = conn
+        .query_row("SELECT COALESCE(MAX(version), 0) FROM schema_version", [], |r| r.get(0))
+        .map_err(db)?;
+    for (version, sql) in MIGRATIONS {
+        if *version > current {
+            let tx = conn.transaction().map_err(db)?;
+            tx.execute_batch(sql).map_err(db)?;
+            tx.execute("INSERT INTO schema_version (version) VALUES (?1)", [version]).map_err(db)?;
+            tx.commit().map_err(db)?;
+        }
+    }
+    Ok(())
+}
+
+fn secret_row(r: &rusqlite::Row) -> rusqlite::Result<SecretRecord> {
+    let hash: Vec<u8> = r.get(1)?;
+    Ok(SecretRecord {
+        id: r.get(0)?,
+        hash: hash.try_into().unwrap_or([0; 32]),
+        created_at: r.get(2)?,
+        expires_at: r.get(3)?,
+        single_use: r.get(4)?,
+        uses: r.get::<_, i64>(5)? as u64,
+        revoked_at: r.get(6)?,
+        note: r.get(7)?,
+    })
+}
+
+const SECRET_COLS: &str = "id, hash, created_at, expires_at, single_use, uses, revoked_at, note";
+
+fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+    constant_time_eq::constant_time_eq(a, b)
+}
+
+impl Store for SqliteStore {
+    fn enroll(&self, a: &EnrollAttempt) -> StoreResult<Result<EnrollOutcome, EnrollRefusal>> {
+        self.write(|tx| {
+            let secret = tx
+                .query_row(&format!("SELECT {SECRET_COLS} FROM enrollment_secrets WHERE id = ?1"), [&a.secret_id], secret_row)
+                .optional()
+                .map_err(db)?;
+            let secret_matches = secret.as_ref().is_some_and(|s| ct_eq(&s.hash, &a.secret_hash));
+            let host: Option<(String, Option<i64>)> = tx
+                .query_row("SELECT host_id, revoked_at FROM hosts WHERE machine_id = ?1", [&a.identity.machine_id], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+                .optional()
+                .map_err(db)?;
+            let key_created: Option<i64> = match &host {
+                Some((h, _)) => tx
+                    .query_row("SELECT MAX(created_at) FROM host_keys WHERE host_id = ?1 AND state = 'active'", [h], |r| r.get(0))
+                    .map_err(db)?,
+                None => None,
+            };
+            let key_owner: Option<(String, String)> = tx
+                .query_row("SELECT host_id, state FROM host_keys WHERE key_id = ?1", [&a.key_id], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()
+                .map_err(db)?;
+            let inputs = EnrollInputs {
+                secret: secret.as_ref(),
+                secret_matches,
+                host: host.as_ref().map(|(h, rev)| (h.as_str(), rev.is_some(), key_created)),
+                key_owner: key_owner.as_ref().map(|(h, s)| (h.as_str(), s.as_str())),
+                now: a.now,
+            };
+            let action = match rules::decide_enrollment(&inputs) {
+                Ok(action) => action,
+                Err(refusal) => return Ok(Err(refusal)),
+            };
+            let host_id = host.as_ref().map(|h| h.0.clone()).unwrap_or_else(|| a.new_host_id.clone());
+            let consume = |tx: &Transaction| -> StoreResult<()> {
+                tx.execute("UPDATE enrollment_secrets SET uses = uses + 1 WHERE id = ?1", [&a.secret_id]).map_err(db)?;
+                Ok(())
+            };
+            match action {
+                EnrollAction::Existing => {}
+                EnrollAction::NewHost => {
+                    consume(tx)?;
+                    tx.execute(
+                        "INSERT INTO hosts (host_id, machine_id, hostname, hardware_serial, enrolled_at, agent_version)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                        params![host_id, a.identity.machine_id, a.identity.hostname, a.identity.hardware_serial, a.now, a.agent_version],
+                    )
+                    .map_err(db)?;
+                    tx.execute(
+                        "INSERT INTO host_keys (key_id, host_id, public_key, state, created_at) VALUES (?1, ?2, ?3, 'active', ?4)",
+                        params![a.key_id, host_id, a.public_key.as_slice(), a.now],
+                    )
+                    .map_err(db)?;
+                }
+                EnrollAction::RotateKey => {
+                    consume(tx)?;
+                    tx.execute("UPDATE host_keys SET state = 'retired' WHERE host_id = ?1 AND state = 'active'", [&host_id])
+                        .map_err(db)?;
+                    tx.execute(
+                        "INSERT INTO host_keys (key_id, host_id, public_key, state, created_at) VALUES (?1, ?2, ?3, 'active', ?4)
+                         ON CONFLICT (key_id) DO UPDATE SET state = 'active', created_at = excluded.created_at",
+                        params![a.key_id, host_id, a.public_key.as_slice(), a.now],
+                    )
+                    .map_err(db)?;
+                    tx.execute(
+                        "UPDATE hosts SET hostname = ?2, hardware_serial = ?3 WHERE host_id = ?1",
+                        params![host_id, a.identity.hostname, a.identity.hardware_serial],
+                    )
+                    .map_err(db)?;
+                }
+                EnrollAction::Pending => {
+                    tx.execute(
+                        "INSERT INTO host_keys (key_id, host_id, public_key, state, created_at) VALUES (?1, ?2, ?3, 'pending', ?4)
+                         ON CONFLICT (key_id) DO NOTHING",
+                        params![a.key_id, host_id, a.public_key.as_slice(), a.now],
+                    )
+                    .map_err(db)?;
+                    return Ok(Err(EnrollRefusal::KeyChangeNeedsApproval { host_id }));
+                }
+            }
+            let (last_seq, last_digest): (i64, Option<Vec<u8>>) = tx
+                .query_row("SELECT last_seq, last_digest FROM hosts WHERE host_id = ?1", [&host_id], |r| Ok((r.get(0)?, r.get(1)?)))
+                .map_err(db)?;
+            Ok(Ok(EnrollOutcome { host_id, key_id: a.key_id.clone(), last_seq: last_seq as u64, last_digest: digest_col(last_digest)? }))
+        })
+    }
+
+    fn keys(&self) -> StoreResult<Vec<KeyRecord>> {
+        self.read(|c| {
+            let mut stmt = c.prepare(
+                "SELECT k.key_id, k.host_id, k.public_key, k.state, h.revoked_at IS NOT NULL FROM host_keys k JOIN hosts h USING (host_id)",
+            )?;
+            let rows = stmt.query_map([], |r| {
+                let pk: Vec<u8> = r.get(2)?;
+                Ok(KeyRecord {
+                    key_id: r.get(0)?,
+                    host_id: r.get(1)?,
+                    public_key: pk.try_into().unwrap_or([0; 32]),
+                    state: r.get(3)?,
+                    host_revoked: r.get(4)?,
+                })
+            })?;
+            rows.collect()
+        })
+    }
+
+    fn approve_key(&self, host_id: &str, key_id: &str, _now: i64) -> StoreResult<bool> {
+        self.write(|tx| {
+            let pending: Option<String> = tx
+                .query_row("SELECT state FROM host_keys WHERE key_id = ?1 AND host_id = ?2", params![key_id, host_id], |r| r.get(0))
+                .optional()
+                .map_err(db)?;
+            if pending.as_deref() != Some("pending") {
+                return Ok(false);
+            }
+            tx.execute("UPDATE host_keys SET state = 'retired' WHERE host_id = ?1 AND state = 'active'", [host_id]).map_err(db)?;
+            tx.execute("UPDATE host_keys SET state = 'active' WHERE key_id = ?1", [key_id]).map_err(db)?;
+            Ok(true)
+        })
+    }
+
+    fn revoke_host(&self, host_id: &str, now: i64) -> StoreResult<bool> {
+        self.write(|tx| {
+            let n = tx
+                .execute("UPDATE hosts SET revoked_at = COALESCE(revoked_at, ?2) WHERE host_id = ?1", params![host_id, now])
+                .map_err(db)?;
+            Ok(n == 1)
+        })
+    }
+
+    fn create_secret(&self, s: &SecretRecord) -> StoreResult<()> {
+        self.write(|tx| {
+            tx.execute(
+                &format!("INSERT INTO enrollment_secrets ({SECRET_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
+                params![s.id, s.hash.as_slice(), s.created_at, s.expires_at, s.single_use, s.uses as i64, s.revoked_at, s.note],
+            )
+            .map_err(db)?;
+            Ok(())
+        })
+    }
+
+    fn secrets(&self) -> StoreResult<Vec<SecretRecord>> {
+        self.read(|c| c.prepare(&format!("SELECT {SECRET_COLS} FROM enrollment_secrets ORDER BY created_at, id"))?.query_map([], secret_row)?.collect())
+    }
+
+    fn revoke_secret(&self, id: &str, now: i64) -> StoreResult<bool> {
+        self.write(|tx| {
+            Ok(tx
+                .execute("UPDATE enrollment_secrets SET revoked_at = COALESCE(revoked_at, ?2) WHERE id = ?1", params![id, now])
+                .map_err(db)?
+                == 1)
+        })
+    }
+
+    fn create_token(&self, t: &TokenRecord) -> StoreResult<()> {
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO api_tokens (id, hash, role, name, created_at, revoked_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![t.id, t.hash.as_slice(), t.role, t.name, t.created_at, t.revoked_at],
+            )
+            .map_err(db)?;
+            Ok(())
+        })
+    }
+
+    fn tokens(&self) -> StoreResult<Vec<TokenRecord>> {
+        self.read(|c| {
+            c.prepare("SELECT id, hash, role, name, created_at, revoked_at FROM api_tokens ORDER BY created_at, id")?
+                .query_map([], |r| {
+                    let hash: Vec<u8> = r.get(1)?;
+                    Ok(TokenRecord {
+                        id: r.get(0)?,
+                        hash: hash.try_into().unwrap_or([0; 32]),
+                        role: r.get(2)?,
+                        name: r.get(3)?,
+                        created_at: r.get(4)?,
+                        revoked_at: r.get(5)?,
+                    })
+                })?
+                .collect()
+        })
+    }
+
+    fn revoke_token(&self, id: &str, now: i64) -> StoreResult<bool> {
+        self.write(|tx| {
+            Ok(tx.execute("UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, ?2) WHERE id = ?1", params![id, now]).map_err(db)? == 1)
+        })
+    }
+
+    fn append_reports(&self, batch: &[AppendItem]) -> StoreResult<Vec<Result<Appended, AppendRefusal>>> {
+        self.write(|tx| {
+            let mut head: (i64, Digest) = tx
+                .query_row("SELECT log_index, chain_hash FROM evidence_log ORDER BY log_index DESC LIMIT 1", [], |r| {
+                    Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))
+                })
+                .optional()
+                .map_err(db)?
+                .map(|(i, h)| Ok::<_, StoreError>((i, digest_col(Some(h))?.unwrap_or(Digest::ZERO))))
+                .transpose()?
+                .unwrap_or((-1, Digest::ZERO));
+            let mut out = Vec::with_capacity(batch.len());
+            for item in batch {
+                out.push(super::sqlite_ingest::append_one(tx, item, &mut head)?);
+            }
+            Ok(out)
+        })
+    }
+
+    fn apply_findings(&self, updates: &[FindingsUpdate], at: i64) -> StoreResult<()> {
+        self.write(|tx| {
+            for u in updates {
+                super::sqlite_ingest::apply_host_findings(tx, &u.host_id, &u.findings, at, None)?;
+            }
+            Ok(())
+        })
+    }
+
+    fn hosts(&self) -> StoreResult<Vec<HostSummary>> {
+        self.read(|c| c.prepare(&format!("SELECT {HOST_COLS} FROM hosts ORDER BY hostname, host_id"))?.query_map([], host_row)?.collect())
+    }
+
+    fn host(&self, host_id: &str) -> StoreResult<Option<HostDetail>> {
+        super::sqlite_reads::host(self, host_id)
+    }
+
+    fn latest_facts(&self) -> StoreResult<Vec<(String, String)>> {
+        self.read(|c| c.prepare("SELECT host_id, facts FROM latest_facts ORDER BY host_id")?.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect())
+    }
+
+    fn fleet_at(&self, at: i64) -> StoreResult<Vec<HostFindings>> {
+        super::sqlite_reads::fleet_at(self, at)
+    }
+
+    fn findings_for_checks(&self, checks: &[String]) -> StoreResult<Vec<StoredFinding>> {
+        super::sqlite_reads::findings_for_checks(self, checks)
+    }
+
+    fn report_bytes(&self, log_index: u64) -> StoreResult<Option<Vec<u8>>> {
+        self.read(|c| c.query_row("SELECT body FROM evidence_log WHERE log_index = ?1", [log_index as i64], |r| r.get(0)).optional())
+    }
+
+    fn verify_log(&self) -> StoreResult<Result<(u64, Digest), LogBreak>> {
+        super::sqlite_reads::verify_log(self)
+    }
+
+    fn counts(&self) -> StoreResult<Counts> {
+        self.read(|c| {
+            let n = |sql: &str| c.query_row(sql, [], |r| r.get::<_, i64>(0)).map(|v| v as u64);
+            Ok(Counts {
+                hosts: n("SELECT COUNT(*) FROM hosts")?,
+                revoked_hosts: n("SELECT COUNT(*) FROM hosts WHERE revoked_at IS NOT NULL")?,
+                reports: n("SELECT COALESCE(MAX(log_index) + 1, 0) FROM evidence_log")?,
+                gaps: n("SELECT COUNT(*) FROM gaps")?,
+                transitions: n("SELECT COALESCE(MAX(id), 0) FROM finding_transitions")?,
+            })
+        })
+    }
+
+    fn set_policy(&self, policy_json: &str, at: i64) -> StoreResult<()> {
+        self.write(|tx| {
+            tx.execute("INSERT INTO policy_versions (at, policy) VALUES (?1, ?2)", params![at, policy_json]).map_err(db)?;
+            Ok(())
+        })
+    }
+
+    fn policy_at(&self, at: i64) -> StoreResult<Option<String>> {
+        self.read(|c| {
+            c.query_row("SELECT policy FROM policy_versions WHERE at <= ?1 ORDER BY at DESC, id DESC LIMIT 1", [at], |r| r.get(0))
+                .optional()
+        })
+    }
+}
+
+pub(super) const HOST_COLS: &str =
+    "host_id, machine_id, hostname, hardware_serial, enrolled_at, revoked_at, last_seen, last_seq, agent_version";
+
+pub(super) fn host_row(r: &rusqlite::Row) -> rusqlite::Result<HostSummary> {
+    Ok(HostSummary {
+        host_id: r.get(0)?,
+        machine_id: r.get(1)?,
+        hostname: r.get(2)?,
+        hardware_serial: r.get(3)?,
+        enrolled_at: r.get(4)?,
+        revoked_at: r.get(5)?,
+        last_seen: r.get(6)?,
+        last_seq: r.get::<_, i64>(7)? as u64,
+        agent_version: r.get(8)?,
+    })
+}

@@ -1,0 +1,183 @@
+//! The SQLite store's heavier reads: one host's detail, the fleet's findings at a time, one
+//! control's failing evidence, and the end-to-end verification of the evidence log.
+
+use std::collections::HashMap;
+
+use evidence_protocol::{log_chain_next, Digest};
+use rusqlite::{params, OptionalExtension};
+
+use super::sqlite::{host_row, SqliteStore, HOST_COLS};
+use super::*;
+use crate::rules::parse_status;
+
+fn finding_row(r: &rusqlite::Row) -> rusqlite::Result<StoredFinding> {
+    let status: String = r.get(2)?;
+    Ok(StoredFinding {
+        host_id: r.get(0)?,
+        check: r.get(1)?,
+        status: parse_status(&status).unwrap_or(evidence_controls::Status::Error),
+        reason: r.get(3)?,
+        evidence: r.get(4)?,
+        since: r.get(5)?,
+    })
+}
+
+pub(super) fn host(s: &SqliteStore, host_id: &str) -> StoreResult<Option<HostDetail>> {
+    s.read(|c| {
+        let Some(summary) = c
+            .query_row(&format!("SELECT {HOST_COLS} FROM hosts WHERE host_id = ?1"), [host_id], host_row)
+            .optional()?
+        else {
+            return Ok(None);
+        };
+        let facts: Option<(String, i64)> = c
+            .query_row("SELECT facts, collected_at FROM latest_facts WHERE host_id = ?1", [host_id], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()?;
+        let findings = c
+            .prepare("SELECT host_id, check_id, status, reason, evidence, since FROM current_findings WHERE host_id = ?1 ORDER BY check_id")?
+            .query_map([host_id], finding_row)?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let transitions = c
+            .prepare("SELECT check_id, status, reason, at, log_index FROM finding_transitions WHERE host_id = ?1 ORDER BY id DESC LIMIT 500")?
+            .query_map([host_id], |r| {
+                Ok(Transition {
+                    check: r.get(0)?,
+                    status: r.get(1)?,
+                    reason: r.get(2)?,
+                    at: r.get(3)?,
+                    log_index: r.get::<_, Option<i64>>(4)?.map(|i| i as u64),
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let gaps = c
+            .prepare("SELECT kind, detail, dropped, at, log_index FROM gaps WHERE host_id = ?1 ORDER BY id DESC LIMIT 500")?
+            .query_map([host_id], |r| {
+                Ok(GapEvent {
+                    kind: r.get(0)?,
+                    detail: r.get(1)?,
+                    dropped: r.get::<_, i64>(2)? as u64,
+                    at: r.get(3)?,
+                    log_index: r.get::<_, i64>(4)? as u64,
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let reports = c
+            .prepare("SELECT log_index, seq, digest, received_at, kind FROM evidence_log WHERE host_id = ?1 ORDER BY log_index DESC LIMIT 100")?
+            .query_map([host_id], |r| {
+                Ok(LogEntry {
+                    log_index: r.get::<_, i64>(0)? as u64,
+                    seq: r.get::<_, i64>(1)? as u64,
+                    digest: hex::encode(r.get::<_, Vec<u8>>(2)?),
+                    received_at: r.get(3)?,
+                    kind: r.get(4)?,
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(Some(HostDetail {
+            summary,
+            facts_collected_at: facts.as_ref().map(|f| f.1),
+            facts_json: facts.map(|f| f.0),
+            findings,
+            transitions,
+            gaps,
+            reports,
+        }))
+    })
+}
+
+pub(super) fn fleet_at(s: &SqliteStore, at: i64) -> StoreResult<Vec<HostFindings>> {
+    s.read(|c| {
+        let mut hosts: Vec<HostFindings> = Vec::new();
+        let mut by_id: HashMap<String, usize> = HashMap::new();
+        let mut stmt = c.prepare("SELECT host_id, hostname, revoked_at FROM hosts WHERE enrolled_at <= ?1 ORDER BY host_id")?;
+        for row in stmt.query_map([at], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, Option<i64>>(2)?)))? {
+            let (host_id, hostname, revoked) = row?;
+            by_id.insert(host_id.clone(), hosts.len());
+            hosts.push(HostFindings {
+                host_id,
+                hostname,
+                last_seen: None,
+                revoked: revoked.is_some_and(|r| r <= at),
+                findings: Vec::new(),
+            });
+        }
+        let current = at == i64::MAX;
+        let seen_sql = if current {
+            "SELECT host_id, last_seen FROM hosts WHERE last_seen IS NOT NULL AND ?1 = ?1"
+        } else {
+            "SELECT host_id, MAX(received_at) FROM evidence_log WHERE received_at <= ?1 GROUP BY host_id"
+        };
+        for row in c.prepare(seen_sql)?.query_map([at], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))? {
+            let (host_id, seen) = row?;
+            if let Some(&i) = by_id.get(&host_id) {
+                hosts[i].last_seen = Some(seen);
+            }
+        }
+        let findings_sql = if current {
+            "SELECT host_id, check_id, status, reason FROM current_findings WHERE ?1 = ?1"
+        } else {
+            "SELECT t.host_id, t.check_id, t.status, t.reason FROM finding_transitions t
+             JOIN (SELECT MAX(id) AS id FROM finding_transitions WHERE at <= ?1 GROUP BY host_id, check_id) m
+             ON t.id = m.id WHERE t.status != 'absent'"
+        };
+        let mut stmt = c.prepare(findings_sql)?;
+        let mut rows = stmt.query([at])?;
+        while let Some(r) = rows.next()? {
+            let host_id: String = r.get(0)?;
+            let Some(&i) = by_id.get(&host_id) else { continue };
+            let status: String = r.get(2)?;
+            if let Some(status) = parse_status(&status) {
+                hosts[i].findings.push((r.get(1)?, status, r.get(3)?));
+            }
+        }
+        for h in &mut hosts {
+            h.findings.sort_by(|a, b| a.0.cmp(&b.0));
+        }
+        Ok(hosts)
+    })
+}
+
+pub(super) fn findings_for_checks(s: &SqliteStore, checks: &[String]) -> StoreResult<Vec<StoredFinding>> {
+    let list = serde_json::to_string(checks).unwrap_or_else(|_| "[]".into());
+    s.read(|c| {
+        c.prepare(
+            "SELECT host_id, check_id, status, reason, evidence, since FROM current_findings
+             WHERE check_id IN (SELECT value FROM json_each(?1)) AND status IN ('fail', 'error')
+             ORDER BY host_id, check_id",
+        )?
+        .query_map(params![list], finding_row)?
+        .collect()
+    })
+}
+
+pub(super) fn verify_log(s: &SqliteStore) -> StoreResult<Result<(u64, Digest), LogBreak>> {
+    s.read(|c| {
+        let mut stmt = c.prepare("SELECT log_index, digest, chain_hash, body FROM evidence_log ORDER BY log_index")?;
+        let mut rows = stmt.query([])?;
+        let mut head = Digest::ZERO;
+        let mut expected: u64 = 0;
+        while let Some(r) = rows.next()? {
+            let index = r.get::<_, i64>(0)? as u64;
+            let digest: Vec<u8> = r.get(1)?;
+            let chain: Vec<u8> = r.get(2)?;
+            let body: Vec<u8> = r.get(3)?;
+            let fail = |problem: String| Ok(Err(LogBreak { log_index: index, problem }));
+            if index != expected {
+                return fail(format!("entry {expected} is missing (next present is {index})"));
+            }
+            let actual = Digest::of(&body);
+            if digest.as_slice() != actual.as_bytes() {
+                return fail("stored bytes do not match their digest".into());
+            }
+            let next = log_chain_next(&head, index, &actual);
+            if chain.as_slice() != next.as_bytes() {
+                return fail("chain hash does not follow from the previous entry".into());
+            }
+            head = next;
+            expected += 1;
+        }
+        Ok(Ok((expected, head)))
+    })
+}

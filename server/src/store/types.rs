@@ -1,0 +1,235 @@
+//! Plain records passed to and from the [`super::Store`] trait.
+
+use evidence_controls::Status;
+use evidence_protocol::api::HostIdentity;
+use evidence_protocol::Digest;
+use serde::Serialize;
+
+/// An enrollment attempt whose signature (proof of key possession) was already verified.
+#[derive(Debug, Clone)]
+pub struct EnrollAttempt {
+    /// SHA-256 of the presented secret's random part, and the secret id it names.
+    pub secret_id: String,
+    pub secret_hash: [u8; 32],
+    pub public_key: [u8; 32],
+    pub key_id: String,
+    pub identity: HostIdentity,
+    pub agent_version: String,
+    /// A host id to use if this is a new host.
+    pub new_host_id: String,
+    pub now: i64,
+}
+
+/// Enrollment accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnrollOutcome {
+    pub host_id: String,
+    pub key_id: String,
+    pub last_seq: u64,
+    pub last_digest: Option<Digest>,
+}
+
+/// Enrollment refused, with the reason the API reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EnrollRefusal {
+    BadSecret,
+    SecretExpired,
+    SecretRevoked,
+    SecretUsed,
+    HostRevoked,
+    /// Known host, new key, secret not fresh: the key is recorded as pending approval.
+    KeyChangeNeedsApproval { host_id: String },
+    /// The key is already enrolled for another host.
+    KeyInUse,
+}
+
+/// A key the server knows.
+#[derive(Debug, Clone)]
+pub struct KeyRecord {
+    pub key_id: String,
+    pub host_id: String,
+    pub public_key: [u8; 32],
+    /// `active`, `pending` (awaiting approval) or `retired`.
+    pub state: String,
+    pub host_revoked: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SecretRecord {
+    pub id: String,
+    #[serde(skip)]
+    pub hash: [u8; 32],
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub single_use: bool,
+    pub uses: u64,
+    pub revoked_at: Option<i64>,
+    pub note: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TokenRecord {
+    pub id: String,
+    #[serde(skip)]
+    pub hash: [u8; 32],
+    /// `admin` or `reader`.
+    pub role: String,
+    pub name: String,
+    pub created_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
+/// One finding as the store keeps it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StoredFinding {
+    pub host_id: String,
+    pub check: String,
+    pub status: Status,
+    pub reason: Option<String>,
+    /// Evidence JSON text.
+    #[serde(skip)]
+    pub evidence: String,
+    pub since: i64,
+}
+
+/// A verified, parsed report on its way into the store.
+#[derive(Debug, Clone)]
+pub struct AppendItem {
+    pub host_id: String,
+    pub key_id: String,
+    pub seq: u64,
+    pub prev_digest: Option<Digest>,
+    pub digest: Digest,
+    pub bytes: Vec<u8>,
+    pub collected_at: i64,
+    pub received_at: i64,
+    pub dropped_reports: u64,
+    pub agent_version: String,
+    pub content: AppendContent,
+}
+
+#[derive(Debug, Clone)]
+pub enum AppendContent {
+    /// Facts JSON and the findings computed from them.
+    Full { facts_json: String, findings: Vec<NewFinding> },
+    Attestation { still_holds: Digest },
+}
+
+/// A finding to store (check id, status, reason, evidence JSON).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewFinding {
+    pub check: String,
+    pub status: Status,
+    pub reason: Option<String>,
+    pub evidence: String,
+}
+
+/// New current findings for one host (after a policy change).
+#[derive(Debug, Clone)]
+pub struct FindingsUpdate {
+    pub host_id: String,
+    pub findings: Vec<NewFinding>,
+}
+
+/// A report stored: what the receipt says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Appended {
+    pub digest: Digest,
+    pub host_id: String,
+    pub seq: u64,
+    pub received_at: i64,
+    pub log_index: u64,
+    pub chain_hash: Digest,
+    /// True when these exact bytes were already stored (a retry): the original receipt.
+    pub duplicate: bool,
+    /// Gap events recorded with this report.
+    pub gaps: Vec<String>,
+}
+
+/// A report refused by the store's rules.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AppendRefusal {
+    Replay { last_seq: u64 },
+    UnknownHost,
+    HostRevoked,
+    KeyNotActive,
+    AttestationMismatch,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct HostSummary {
+    pub host_id: String,
+    pub machine_id: String,
+    pub hostname: String,
+    pub hardware_serial: Option<String>,
+    pub enrolled_at: i64,
+    pub revoked_at: Option<i64>,
+    pub last_seen: Option<i64>,
+    pub last_seq: u64,
+    pub agent_version: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Transition {
+    pub check: String,
+    pub status: String,
+    pub reason: Option<String>,
+    pub at: i64,
+    pub log_index: Option<u64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct GapEvent {
+    pub kind: String,
+    pub detail: String,
+    pub dropped: u64,
+    pub at: i64,
+    pub log_index: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LogEntry {
+    pub log_index: u64,
+    pub seq: u64,
+    pub digest: String,
+    pub received_at: i64,
+    pub kind: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct HostDetail {
+    pub summary: HostSummary,
+    pub facts_json: Option<String>,
+    pub facts_collected_at: Option<i64>,
+    pub findings: Vec<StoredFinding>,
+    pub transitions: Vec<Transition>,
+    pub gaps: Vec<GapEvent>,
+    pub reports: Vec<LogEntry>,
+}
+
+/// One host's finding states at some time.
+#[derive(Debug, Clone)]
+pub struct HostFindings {
+    pub host_id: String,
+    pub hostname: String,
+    pub last_seen: Option<i64>,
+    pub revoked: bool,
+    /// (check, status, reason), sorted by check.
+    pub findings: Vec<(String, Status, Option<String>)>,
+}
+
+/// Where the evidence log's chain breaks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LogBreak {
+    pub log_index: u64,
+    pub problem: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Counts {
+    pub hosts: u64,
+    pub revoked_hosts: u64,
+    pub reports: u64,
+    pub gaps: u64,
+    pub transitions: u64,
+}
