@@ -5,7 +5,20 @@
 //! or the whole report as JSON.
 
 mod collect;
+mod config;
+mod durable;
+mod enroll;
+mod outbox;
 mod render;
+mod schedule;
+mod service;
+mod ship;
+mod shipper;
+mod spool;
+mod state;
+mod status;
+mod tls;
+mod watch;
 
 use std::path::PathBuf;
 
@@ -22,13 +35,39 @@ struct Cli {
 enum Command {
     /// Observe this host once and print the findings grouped by ISO/IEC 27002:2022 control.
     Collect(collect::CollectArgs),
+    /// Generate this host's key and enroll it with a server (pinned TLS).
+    Enroll(enroll::EnrollArgs),
+    /// Run as a service: scheduled and file-triggered collection, signed reports, durable
+    /// spool, delivery to the enrolled server.
+    Run(service::RunArgs),
+    /// Show enrollment, server, last report and receipt, spool depth, last error, next run.
+    Status(status::StatusArgs),
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Collect(args) => collect::run(args),
+        Command::Enroll(args) => {
+            init_logs();
+            enroll::run(args)
+        }
+        Command::Run(args) => {
+            init_logs();
+            service::run(args)
+        }
+        Command::Status(args) => status::run(args),
     }
+}
+
+/// Structured logs on stderr (the journal under systemd); `RUST_LOG` filters, `info` by default.
+fn init_logs() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }
 
 /// Reads a policy file, or the built-in defaults when none is given.
