@@ -3,6 +3,8 @@
 
 use std::path::PathBuf;
 
+pub mod debian_tree;
+
 /// Path to a workspace binary built by cargo for this test run (`target/<profile>/<name>`).
 pub fn binary(name: &str) -> PathBuf {
     let mut dir = std::env::current_exe().expect("test executable path");

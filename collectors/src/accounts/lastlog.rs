@@ -28,20 +28,16 @@ pub fn parse_record(record: &[u8]) -> Option<LastLogin> {
     })
 }
 
-/// The record for `uid` in a whole lastlog file: `Ok(None)` when the file ends before it
-/// (never logged in), an error when the file ends in the middle of it (truncated).
-pub fn record_for(file: &[u8], uid: u32) -> Result<Option<LastLogin>, String> {
-    let start = uid as usize * RECORD_SIZE;
-    if start >= file.len() {
-        return Ok(None);
+/// Decodes the bytes read at `uid`'s offset (`uid * RECORD_SIZE`) of a file `file_len`
+/// bytes long: a short read means the file ends inside the record, which is an error
+/// (truncated); `Ok(None)` when the record holds no login.
+pub fn decode_at(uid: u32, read: &[u8], file_len: u64) -> Result<Option<LastLogin>, String> {
+    if read.len() < RECORD_SIZE {
+        return Err(format!(
+            "truncated: the record of uid {uid} ends past the file's {file_len} bytes"
+        ));
     }
-    match file.get(start..start + RECORD_SIZE) {
-        Some(record) => Ok(parse_record(record)),
-        None => Err(format!(
-            "truncated: the record of uid {uid} ends past the file's {} bytes",
-            file.len()
-        )),
-    }
+    Ok(parse_record(&read[..RECORD_SIZE]))
 }
 
 /// A NUL-padded C string field as text (invalid UTF-8 replaced).
@@ -54,6 +50,16 @@ pub(super) fn c_string(field: &[u8]) -> String {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    /// What the collector does on the file: read the record at the uid's offset, if any.
+    fn record_for(file: &[u8], uid: u32) -> Result<Option<LastLogin>, String> {
+        let start = uid as usize * RECORD_SIZE;
+        if start >= file.len() {
+            return Ok(None);
+        }
+        let end = file.len().min(start + RECORD_SIZE);
+        decode_at(uid, &file[start..end], file.len() as u64)
+    }
 
     /// Written by `lastlog -S -u bob` (uid 1001) inside a debootstrap chroot.
     const LASTLOG: &[u8] = include_bytes!("../../tests/data/accounts/modified/var/log/lastlog");

@@ -237,13 +237,9 @@ fn read_lastlog(
                     .read_to_end(&mut record)
             })
             .map_err(|e| format!("{shown}: {e}"))?;
-        if record.len() < lastlog::RECORD_SIZE {
-            return Err(format!(
-                "{shown}: truncated: the record of uid {} ends past the file's {len} bytes",
-                entry.uid
-            ));
-        }
-        if let Some(login) = lastlog::parse_record(&record) {
+        if let Some(login) =
+            lastlog::decode_at(entry.uid, &record, len).map_err(|e| format!("{shown}: {e}"))?
+        {
             by_uid.insert(entry.uid, login);
         }
     }
