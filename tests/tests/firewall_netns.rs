@@ -1,0 +1,300 @@
+//! End-to-end: the `firewall` collector inside network namespaces this test creates, each loaded
+//! with a real ruleset (nft, iptables-nft, iptables-legacy), read by the real `evidence-agent
+//! collect --only firewall --json` run under `ip netns exec`. The nft sources are the ones the
+//! collectors crate's recorded fixtures were made from (`collectors/tests/data/firewall/rulesets`).
+//!
+//! Needs root, nft, ip, iptables, ip6tables, iptables-legacy and a built agent
+//! (`cargo build -p evidence-agent`).
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+
+const TOOLS: &[&str] = &["nft", "ip", "iptables", "ip6tables", "iptables-legacy"];
+
+fn ruleset_source(name: &str) -> String {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../collectors/tests/data/firewall/rulesets")
+        .join(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// A network namespace, deleted on drop.
+struct Netns {
+    name: String,
+}
+
+impl Netns {
+    fn new(tag: &str) -> Self {
+        let name = format!("evfw-{tag}-{}", std::process::id());
+        let out = Command::new("ip")
+            .args(["netns", "add", &name])
+            .output()
+            .expect("run ip");
+        assert!(
+            out.status.success(),
+            "ip netns add {name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Netns { name }
+    }
+
+    fn exec(&self, args: &[&str]) -> Output {
+        Command::new("ip")
+            .args(["netns", "exec", &self.name])
+            .args(args)
+            .output()
+            .expect("run ip netns exec")
+    }
+
+    fn must(&self, args: &[&str]) {
+        let out = self.exec(args);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    fn load_nft(&self, source: &str) {
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", &self.name, "nft", "-f", "-"])
+            .stdin(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run nft");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(source.as_bytes())
+            .expect("write ruleset");
+        let out = child.wait_with_output().expect("wait nft");
+        assert!(
+            out.status.success(),
+            "nft -f: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// The agent's JSON report for the firewall collector, with an optional policy file.
+    fn collect(&self, policy: Option<&str>) -> Value {
+        let agent = evidence_tests::binary("evidence-agent");
+        assert!(
+            agent.exists(),
+            "{} missing: run `cargo build -p evidence-agent` first",
+            agent.display()
+        );
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut args = vec![
+            agent.display().to_string(),
+            "collect".into(),
+            "--only".into(),
+            "firewall".into(),
+            "--json".into(),
+        ];
+        if let Some(policy) = policy {
+            let path = dir.path().join("policy.toml");
+            std::fs::write(&path, policy).expect("write policy");
+            args.extend(["--policy".into(), path.display().to_string()]);
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = self.exec(&args);
+        assert!(
+            out.status.success(),
+            "agent: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("agent prints JSON")
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .output();
+    }
+}
+
+fn inbound(report: &Value) -> &Value {
+    let inbound = &report["facts"]["firewall"]["observed"]["inbound"]["observed"];
+    assert!(inbound.is_object(), "inbound not observed: {report:#}");
+    inbound
+}
+
+fn default_deny(report: &Value, family: &str) -> bool {
+    inbound(report)[family]["default_deny"]
+        .as_bool()
+        .expect("default_deny")
+}
+
+/// Admitted `port/proto` entries that let new connections in (not established-only, not loopback).
+fn exposed(report: &Value, family: &str) -> Vec<String> {
+    inbound(report)[family]["admitted"]
+        .as_array()
+        .expect("admitted")
+        .iter()
+        .filter(|a| a["established_only"] == false && a["loopback_only"] == false)
+        .map(|a| {
+            let proto = a["protocol"].as_str().unwrap_or("any");
+            match (&a["ports"]["first"], &a["ports"]["last"]) {
+                (Value::Number(f), Value::Number(l)) if f == l => format!("{f}/{proto}"),
+                (Value::Number(f), Value::Number(l)) => format!("{f}-{l}/{proto}"),
+                _ => proto.to_string(),
+            }
+        })
+        .collect()
+}
+
+fn finding_status(report: &Value) -> String {
+    let findings = report["findings"].as_array().expect("findings");
+    let finding = findings
+        .iter()
+        .find(|f| f["check"] == "firewall.inbound_default_deny")
+        .expect("firewall.inbound_default_deny finding");
+    finding["status"].as_str().expect("status").to_string()
+}
+
+#[test]
+fn empty_namespace_has_no_firewall_and_fails() {
+    if !evidence_tests::require("empty_namespace_has_no_firewall_and_fails", true, TOOLS) {
+        return;
+    }
+    let ns = Netns::new("empty");
+    let report = ns.collect(None);
+    assert!(!default_deny(&report, "ipv4") && !default_deny(&report, "ipv6"));
+    assert_eq!(inbound(&report)["ipv4"]["chains"], serde_json::json!([]));
+    assert_eq!(finding_status(&report), "fail");
+}
+
+#[test]
+fn accept_all_ruleset_is_not_default_deny() {
+    if !evidence_tests::require("accept_all_ruleset_is_not_default_deny", true, TOOLS) {
+        return;
+    }
+    let ns = Netns::new("acceptall");
+    ns.load_nft(&ruleset_source("accept_all.nft"));
+    let report = ns.collect(None);
+    assert!(!default_deny(&report, "ipv4") && !default_deny(&report, "ipv6"));
+    assert_eq!(finding_status(&report), "fail");
+}
+
+#[test]
+fn inet_default_drop_admits_only_ssh_and_icmp_and_obeys_the_port_policy() {
+    if !evidence_tests::require("inet_default_drop_admits_only_ssh", true, TOOLS) {
+        return;
+    }
+    let ns = Netns::new("inetssh");
+    ns.load_nft(&ruleset_source("inet_drop_ssh.nft"));
+    let report = ns.collect(None);
+    assert!(default_deny(&report, "ipv4") && default_deny(&report, "ipv6"));
+    assert_eq!(exposed(&report, "ipv4"), ["icmp", "22/tcp"]);
+    assert_eq!(exposed(&report, "ipv6"), ["icmpv6", "22/tcp"]);
+    assert_eq!(finding_status(&report), "pass");
+    let strict = ns.collect(Some("[firewall]\nallowed_inbound_ports = []\n"));
+    assert_eq!(finding_status(&strict), "fail");
+    let ssh_allowed = ns.collect(Some("[firewall]\nallowed_inbound_ports = [\"22/tcp\"]\n"));
+    assert_eq!(finding_status(&ssh_allowed), "pass");
+}
+
+#[test]
+fn ip_only_drop_leaves_ipv6_open_and_fails() {
+    if !evidence_tests::require("ip_only_drop_leaves_ipv6_open", true, TOOLS) {
+        return;
+    }
+    let ns = Netns::new("iponly");
+    ns.load_nft(&ruleset_source("ip_only_drop.nft"));
+    let report = ns.collect(None);
+    assert!(default_deny(&report, "ipv4"));
+    assert!(!default_deny(&report, "ipv6"));
+    assert_eq!(exposed(&report, "ipv4"), ["22/tcp"]);
+    assert_eq!(finding_status(&report), "fail");
+}
+
+#[test]
+fn accept_all_chain_does_not_open_what_another_input_chain_drops() {
+    if !evidence_tests::require("accept_all_chain_does_not_open", true, TOOLS) {
+        return;
+    }
+    let ns = Netns::new("twochains");
+    ns.load_nft(&ruleset_source("two_chains.nft"));
+    let report = ns.collect(None);
+    for family in ["ipv4", "ipv6"] {
+        assert!(default_deny(&report, family));
+        assert_eq!(exposed(&report, family), ["443/tcp"]);
+        assert_eq!(
+            inbound(&report)[family]["deciding_chains"],
+            serde_json::json!(["nft inet strict input"])
+        );
+    }
+}
+
+#[test]
+fn iptables_nft_rules_in_both_families_are_seen() {
+    if !evidence_tests::require("iptables_nft_rules_in_both_families_are_seen", true, TOOLS) {
+        return;
+    }
+    let ns = Netns::new("iptnft");
+    for tool in ["iptables", "ip6tables"] {
+        ns.must(&[tool, "-P", "INPUT", "DROP"]);
+        ns.must(&[
+            tool, "-A", "INPUT", "-p", "tcp", "--dport", "22", "-j", "ACCEPT",
+        ]);
+        ns.must(&[
+            tool,
+            "-A",
+            "INPUT",
+            "-m",
+            "conntrack",
+            "--ctstate",
+            "ESTABLISHED,RELATED",
+            "-j",
+            "ACCEPT",
+        ]);
+    }
+    let report = ns.collect(None);
+    for family in ["ipv4", "ipv6"] {
+        assert!(default_deny(&report, family));
+        assert_eq!(exposed(&report, family), ["22/tcp"], "{family}");
+        assert_eq!(
+            inbound(&report)[family]["unparsed_rules"],
+            serde_json::json!([])
+        );
+    }
+    assert_eq!(finding_status(&report), "pass");
+}
+
+#[test]
+fn iptables_legacy_rules_invisible_to_nft_are_seen() {
+    if !evidence_tests::require(
+        "iptables_legacy_rules_invisible_to_nft_are_seen",
+        true,
+        TOOLS,
+    ) {
+        return;
+    }
+    let ns = Netns::new("legacy");
+    ns.must(&["iptables-legacy", "-P", "INPUT", "DROP"]);
+    ns.must(&[
+        "iptables-legacy",
+        "-A",
+        "INPUT",
+        "-p",
+        "tcp",
+        "--dport",
+        "22",
+        "-j",
+        "ACCEPT",
+    ]);
+    let report = ns.collect(None);
+    assert!(default_deny(&report, "ipv4"));
+    assert_eq!(
+        inbound(&report)["ipv4"]["deciding_chains"],
+        serde_json::json!(["iptables-legacy ip filter INPUT"])
+    );
+    assert_eq!(exposed(&report, "ipv4"), ["22/tcp"]);
+    assert!(!default_deny(&report, "ipv6"));
+}
