@@ -1,9 +1,16 @@
 //! evidence-server as a library: the binary (`main.rs`), the load generator and the tests
 //! build on these modules.
 
+pub mod api;
 pub mod auth;
+pub mod config;
+pub mod metrics;
 pub mod policy;
 pub mod rules;
+pub mod serve;
+pub mod state;
 pub mod status;
 pub mod store;
 pub mod time;
+pub mod tls;
+pub mod writer;

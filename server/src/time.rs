@@ -29,3 +29,16 @@ pub fn parse_at(s: &str) -> Option<i64> {
     let d = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()?;
     Some(d.and_hms_micro_opt(23, 59, 59, 999_999)?.and_utc().timestamp_micros())
 }
+
+/// Serialises a microsecond time as RFC 3339 (for `#[serde(serialize_with)]`).
+pub fn ser<S: serde::Serializer>(us: &i64, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&fmt(*us))
+}
+
+/// Serialises an optional microsecond time as RFC 3339 or null.
+pub fn ser_opt<S: serde::Serializer>(us: &Option<i64>, s: S) -> Result<S::Ok, S::Error> {
+    match us {
+        Some(us) => s.serialize_str(&fmt(*us)),
+        None => s.serialize_none(),
+    }
+}

@@ -59,10 +59,13 @@ pub struct SecretRecord {
     pub id: String,
     #[serde(skip)]
     pub hash: [u8; 32],
+    #[serde(serialize_with = "crate::time::ser")]
     pub created_at: i64,
+    #[serde(serialize_with = "crate::time::ser")]
     pub expires_at: i64,
     pub single_use: bool,
     pub uses: u64,
+    #[serde(serialize_with = "crate::time::ser_opt")]
     pub revoked_at: Option<i64>,
     pub note: String,
 }
@@ -75,7 +78,9 @@ pub struct TokenRecord {
     /// `admin` or `reader`.
     pub role: String,
     pub name: String,
+    #[serde(serialize_with = "crate::time::ser")]
     pub created_at: i64,
+    #[serde(serialize_with = "crate::time::ser_opt")]
     pub revoked_at: Option<i64>,
 }
 
@@ -89,6 +94,7 @@ pub struct StoredFinding {
     /// Evidence JSON text.
     #[serde(skip)]
     pub evidence: String,
+    #[serde(serialize_with = "crate::time::ser")]
     pub since: i64,
 }
 
@@ -162,8 +168,11 @@ pub struct HostSummary {
     pub machine_id: String,
     pub hostname: String,
     pub hardware_serial: Option<String>,
+    #[serde(serialize_with = "crate::time::ser")]
     pub enrolled_at: i64,
+    #[serde(serialize_with = "crate::time::ser_opt")]
     pub revoked_at: Option<i64>,
+    #[serde(serialize_with = "crate::time::ser_opt")]
     pub last_seen: Option<i64>,
     pub last_seq: u64,
     pub agent_version: Option<String>,
@@ -174,6 +183,7 @@ pub struct Transition {
     pub check: String,
     pub status: String,
     pub reason: Option<String>,
+    #[serde(serialize_with = "crate::time::ser")]
     pub at: i64,
     pub log_index: Option<u64>,
 }
@@ -183,6 +193,7 @@ pub struct GapEvent {
     pub kind: String,
     pub detail: String,
     pub dropped: u64,
+    #[serde(serialize_with = "crate::time::ser")]
     pub at: i64,
     pub log_index: u64,
 }
@@ -192,6 +203,7 @@ pub struct LogEntry {
     pub log_index: u64,
     pub seq: u64,
     pub digest: String,
+    #[serde(serialize_with = "crate::time::ser")]
     pub received_at: i64,
     pub kind: String,
 }
