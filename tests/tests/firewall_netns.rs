@@ -3,7 +3,7 @@
 //! collect --only firewall --json` run under `ip netns exec`. The nft sources are the ones the
 //! collectors crate's recorded fixtures were made from (`collectors/tests/data/firewall/rulesets`).
 //!
-//! Needs root, nft, ip, iptables, ip6tables, iptables-legacy and a built agent
+//! Needs root, nft, ip, iptables, ip6tables, iptables-legacy, sysctl and a built agent
 //! (`cargo build -p evidence-agent`).
 
 use std::io::Write;
@@ -12,7 +12,14 @@ use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
 
-const TOOLS: &[&str] = &["nft", "ip", "iptables", "ip6tables", "iptables-legacy"];
+const TOOLS: &[&str] = &[
+    "nft",
+    "ip",
+    "iptables",
+    "ip6tables",
+    "iptables-legacy",
+    "sysctl",
+];
 
 fn ruleset_source(name: &str) -> String {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -212,6 +219,18 @@ fn ip_only_drop_leaves_ipv6_open_and_fails() {
     assert!(!default_deny(&report, "ipv6"));
     assert_eq!(exposed(&report, "ipv4"), ["22/tcp"]);
     assert_eq!(finding_status(&report), "fail");
+    assert_eq!(inbound(&report)["ipv6_disabled"], false);
+    // With IPv6 off in the namespace's kernel, the open IPv6 side no longer matters.
+    for scope in ["all", "default"] {
+        ns.must(&[
+            "sysctl",
+            "-qw",
+            &format!("net.ipv6.conf.{scope}.disable_ipv6=1"),
+        ]);
+    }
+    let report = ns.collect(None);
+    assert_eq!(inbound(&report)["ipv6_disabled"], true);
+    assert_eq!(finding_status(&report), "pass");
 }
 
 #[test]

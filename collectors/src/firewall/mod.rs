@@ -17,6 +17,7 @@ pub mod inbound;
 pub mod iptables_save;
 pub mod model;
 pub mod nft_ruleset;
+pub mod nft_text;
 pub mod ufw;
 
 use evidence_protocol::facts::firewall::{InboundFacts, RulesetSource};
@@ -101,9 +102,26 @@ pub fn live_inbound(host: &Host) -> Result<InboundFacts, String> {
     }
     Ok(InboundFacts {
         sources,
+        ipv6_disabled: ipv6_disabled(host),
         ipv4: inbound::family_verdict(&ruleset, Family::Ipv4),
         ipv6: inbound::family_verdict(&ruleset, Family::Ipv6),
     })
+}
+
+/// True only when the kernel positively says IPv6 is off; unknown counts as on.
+fn ipv6_disabled(host: &Host) -> bool {
+    let flag = |path: &str| host.read_to_string(path).map(|t| t.trim() == "1");
+    match (
+        flag("/proc/sys/net/ipv6/conf/all/disable_ipv6"),
+        flag("/proc/sys/net/ipv6/conf/default/disable_ipv6"),
+    ) {
+        (Ok(all), Ok(default)) => all && default,
+        // Booted with ipv6.disable=1: procfs is there but has no IPv6 directory.
+        (Err(e), _) if e.is_not_found() => {
+            host.path("/proc/sys/net/ipv4").is_dir() && !host.path("/proc/sys/net/ipv6").exists()
+        }
+        _ => false,
+    }
 }
 
 /// nft shows iptables-nft's extensions only as `xt` placeholders in JSON; the nf_tables variant

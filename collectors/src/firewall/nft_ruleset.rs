@@ -10,6 +10,7 @@ use serde_json::Value;
 
 use super::model::BaseChain;
 use super::model::{normalise_protocol, Family, Match, Rule, Ruleset, Table, Verdict};
+use super::nft_text;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum NftError {
@@ -132,7 +133,11 @@ fn str_field<'a>(value: &'a Value, key: &str) -> Option<&'a str> {
 
 fn parse_rule(rule: &Value, sets: &dyn Fn(&str) -> Option<Vec<Value>>) -> Rule {
     let mut out = Rule {
-        text: rule.get("expr").map(Value::to_string).unwrap_or_default(),
+        text: rule
+            .get("expr")
+            .and_then(Value::as_array)
+            .map(|exprs| nft_text::render(exprs))
+            .unwrap_or_else(|| rule.to_string()),
         ..Rule::default()
     };
     let Some(exprs) = rule.get("expr").and_then(Value::as_array) else {

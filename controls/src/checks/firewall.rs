@@ -111,11 +111,15 @@ fn inbound_default_deny(facts: &FirewallFacts, policy: &Policy) -> Outcome {
     for (name, verdict) in [("ipv4", &inbound.ipv4), ("ipv6", &inbound.ipv6)] {
         let (evidence, problems) = judge_family(name, verdict, policy);
         families.insert(name.to_string(), evidence);
-        failures.extend(problems);
+        // With IPv6 off in the kernel no IPv6 packet arrives: its verdict is shown, not judged.
+        if !(name == "ipv6" && inbound.ipv6_disabled) {
+            failures.extend(problems);
+        }
     }
     let evidence = json!({
         "families": families,
         "sources": inbound.sources,
+        "ipv6_disabled": inbound.ipv6_disabled,
         "allowed_inbound_ports": policy
             .allowed_inbound_ports
             .as_ref()

@@ -38,6 +38,7 @@ fn facts(ipv4: FamilyVerdict, ipv6: FamilyVerdict) -> FirewallFacts {
     FirewallFacts {
         inbound: Observation::Observed(InboundFacts {
             sources: Vec::new(),
+            ipv6_disabled: false,
             ipv4,
             ipv6,
         }),
@@ -84,6 +85,17 @@ fn ipv6_left_open_fails() {
         reason.contains("ipv6") && !reason.contains("ipv4"),
         "{reason}"
     );
+}
+
+#[test]
+fn ipv6_left_open_passes_when_the_kernel_has_ipv6_off() {
+    let mut f = facts(denying(ssh_and_established()), FamilyVerdict::default());
+    if let Observation::Observed(inbound) = &mut f.inbound {
+        inbound.ipv6_disabled = true;
+    }
+    let out = inbound_default_deny(&f, &Policy::default());
+    assert_eq!(out.status, Status::Pass, "{out:?}");
+    assert_eq!(out.evidence["ipv6_disabled"], json!(true));
 }
 
 #[test]

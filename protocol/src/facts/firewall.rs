@@ -27,6 +27,10 @@ pub struct FirewallFacts {
 pub struct InboundFacts {
     /// The ruleset sources consulted, in the order read.
     pub sources: Vec<RulesetSource>,
+    /// True when the kernel has IPv6 turned off (`ipv6.disable=1`, or `disable_ipv6 = 1` for
+    /// both `all` and `default`): no IPv6 packet arrives, whatever the IPv6 verdict says.
+    #[serde(default)]
+    pub ipv6_disabled: bool,
     pub ipv4: FamilyVerdict,
     pub ipv6: FamilyVerdict,
 }
