@@ -57,14 +57,29 @@ fn change_with_real_tools(root: &Path) {
 }
 
 fn collect(root: &Path, policy: Option<&Path>) -> Value {
+    collect_as(&[], root, policy, &[])
+}
+
+/// Runs `collect --json --root` behind `prefix` (e.g. `setpriv` to drop root) and parses it.
+fn collect_as(prefix: &[&str], root: &Path, policy: Option<&Path>, extra: &[&str]) -> Value {
     let agent = evidence_tests::binary("evidence-agent");
     assert!(
         agent.exists(),
         "{} is missing: run `cargo build -p evidence-agent` first",
         agent.display()
     );
-    let mut command = Command::new(&agent);
-    command.args(["collect", "--json", "--root"]).arg(root);
+    let mut command = match prefix.split_first() {
+        Some((program, args)) => {
+            let mut command = Command::new(program);
+            command.args(args).arg(&agent);
+            command
+        }
+        None => Command::new(&agent),
+    };
+    command
+        .args(["collect", "--json", "--root"])
+        .arg(root)
+        .args(extra);
     if let Some(policy) = policy {
         command.arg("--policy").arg(policy);
     }
@@ -181,4 +196,49 @@ fn collect_root_reports_exactly_what_real_tools_set_up_and_a_clean_tree_reports_
         status(&report, "accounts.admins_allowlisted"),
         "not_applicable"
     );
+}
+
+#[test]
+fn collect_root_without_root_privileges_reports_shadow_and_sudoers_checks_as_errors() {
+    let tools: Vec<&str> = TOOLS.iter().copied().chain(["setpriv"]).collect();
+    if !evidence_tests::require("debootstrap_root (non-root)", true, &tools) {
+        return;
+    }
+    let tree = unpack_bookworm();
+    // Let `nobody` reach the tree; /etc/shadow (0640 root:shadow) and /etc/sudoers (0440)
+    // stay as Debian installs them.
+    run(Command::new("chmod").arg("0755").arg(tree.path()));
+    let nobody = [
+        "setpriv",
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+    ];
+    let report = collect_as(&nobody, tree.path(), None, &["--only", "accounts"]);
+    let shadow = &report["facts"]["accounts"]["observed"]["shadow"]["error"]["reason"];
+    assert!(
+        shadow
+            .as_str()
+            .is_some_and(|r| r.contains("permission denied")),
+        "shadow: {shadow}"
+    );
+    for check in [
+        "accounts.no_empty_passwords",
+        "accounts.password_max_age",
+        "accounts.no_dormant_accounts",
+        "accounts.no_nopasswd_sudo",
+    ] {
+        assert_eq!(
+            status(&report, check),
+            "error",
+            "{check}: {:#}",
+            finding(&report, check)
+        );
+        let reason = finding(&report, check)["reason"]
+            .as_str()
+            .unwrap_or_default();
+        assert!(reason.contains("permission denied"), "{check}: {reason}");
+    }
+    // What /etc/passwd alone shows is still judged.
+    assert_eq!(status(&report, "accounts.no_extra_uid0"), "pass");
 }
