@@ -187,3 +187,93 @@ fn expand_depth(
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Reads from an in-memory tree; `None` content means "permission denied".
+    fn read_tree(files: &[(&str, Option<&str>)]) -> Result<Sudoers, String> {
+        let files: BTreeMap<String, Option<String>> = files
+            .iter()
+            .map(|(p, t)| (p.to_string(), t.map(str::to_string)))
+            .collect();
+        let mut read_file = |path: &str| match files.get(path) {
+            Some(Some(text)) => Ok(text.clone()),
+            Some(None) => Err((format!("{path}: permission denied"), false)),
+            None => Err((format!("{path}: not found"), true)),
+        };
+        let mut list_dir = |dir: &str| {
+            let prefix = format!("{dir}/");
+            let names: Vec<String> = files
+                .keys()
+                .filter_map(|p| p.strip_prefix(&prefix).map(str::to_string))
+                .collect();
+            if names.is_empty() {
+                Err((format!("{dir}: not found"), true))
+            } else {
+                Ok(names)
+            }
+        };
+        read(
+            "/etc/sudoers",
+            &mut Reader {
+                read_file: &mut read_file,
+                list_dir: &mut list_dir,
+            },
+        )
+    }
+
+    #[test]
+    fn an_unreadable_include_is_recorded_and_the_rest_is_still_read() {
+        let sudoers = read_tree(&[
+            (
+                "/etc/sudoers",
+                Some("@includedir /etc/sudoers.d\nroot ALL=(ALL) ALL\n"),
+            ),
+            ("/etc/sudoers.d/a", None),
+            ("/etc/sudoers.d/b", Some("bob ALL=(ALL) NOPASSWD: ALL\n")),
+        ])
+        .unwrap();
+        assert_eq!(sudoers.errors, ["/etc/sudoers.d/a: permission denied"]);
+        let users: Vec<&str> = sudoers.grants.iter().map(|g| g.users[0].as_str()).collect();
+        assert_eq!(users, ["bob", "root"]);
+    }
+
+    #[test]
+    fn an_include_loop_a_host_escape_and_a_missing_include_dir_do_not_hang_or_fail() {
+        let sudoers = read_tree(&[
+            (
+                "/etc/sudoers",
+                Some("@include sudoers.local\n@include /etc/sudoers.%h\n@includedir /none\n"),
+            ),
+            ("/etc/sudoers.local", Some("#include /etc/sudoers\n")),
+        ])
+        .unwrap();
+        assert_eq!(sudoers.files, ["/etc/sudoers", "/etc/sudoers.local"]);
+        assert_eq!(sudoers.errors.len(), 2, "{:?}", sudoers.errors);
+        assert!(sudoers.errors[0].contains("included more than once"));
+        assert!(sudoers.errors[1].contains("cannot resolve include"));
+    }
+
+    #[test]
+    fn an_unreadable_main_file_is_an_error() {
+        let err = read_tree(&[("/etc/sudoers", None)]).unwrap_err();
+        assert_eq!(err, "/etc/sudoers: permission denied");
+    }
+
+    #[test]
+    fn nested_and_negated_aliases_expand_and_a_self_referencing_alias_stops() {
+        let aliases = BTreeMap::from([
+            ("A".to_string(), vec!["alice".to_string(), "B".to_string()]),
+            (
+                "B".to_string(),
+                vec!["bob".to_string(), "%wheel".to_string()],
+            ),
+            ("LOOP".to_string(), vec!["LOOP".to_string()]),
+        ]);
+        let principals = ["A".to_string(), "!B".to_string(), "LOOP".to_string()];
+        let users = expand(&principals, &aliases);
+        assert_eq!(users, ["alice", "bob", "%wheel", "!bob", "!%wheel", "LOOP"]);
+    }
+}
