@@ -1,13 +1,362 @@
-//! Checks over the `patch_level` collector's facts (skeleton: to be filled in).
+//! Checks over the `patch_level` collector's facts: no pending security updates, pending
+//! updates within the policy's allowance, the newest installed kernel running with no reboot
+//! pending, package indexes refreshed recently, and automatic updates enabled.
+//!
+//! Facts come from `evidence_collectors::patch_level` (dpkg status and apt lists natively, or
+//! rpm/dnf); thresholds from the `[patch_level]` table of the policy file. A part of the facts
+//! that could not be read makes its check `error`, never `pass`; evidence lists the offending
+//! packages.
 
+use evidence_protocol::facts::patch_level::{PendingUpdate, PendingUpdates};
+use evidence_protocol::facts::PatchLevelFacts;
+use evidence_protocol::Observation;
 use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
 
-use super::Check;
+use super::{Check, Evaluator};
+use crate::{Outcome, Policy};
+
+const DAY: i64 = 86_400;
 
 /// Thresholds for the `patch_level` checks; every field has a documented default.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-pub struct PatchLevelPolicy {}
+pub struct PatchLevelPolicy {
+    /// Most pending security updates tolerated. Default 0: every security update the package
+    /// indexes offer must be installed.
+    pub max_pending_security_updates: usize,
+    /// Most pending updates of any kind tolerated. Default 0 (everything the indexes offer is
+    /// installed); organisations that batch non-security updates raise it.
+    pub max_pending_updates: usize,
+    /// Oldest acceptable package-index refresh, in days. Default 7: older indexes cannot show
+    /// recent fixes, so the update checks would pass on stale knowledge.
+    pub max_index_age_days: i64,
+}
+
+impl Default for PatchLevelPolicy {
+    fn default() -> Self {
+        Self {
+            max_pending_security_updates: 0,
+            max_pending_updates: 0,
+            max_index_age_days: 7,
+        }
+    }
+}
 
 /// The `patch_level` checks.
-pub const CHECKS: &[Check] = &[];
+pub const CHECKS: &[Check] = &[
+    Check {
+        id: "patch_level.security_updates_installed",
+        title: "No security update is pending",
+        evaluate: Evaluator::PatchLevel(security_updates_installed),
+    },
+    Check {
+        id: "patch_level.updates_installed",
+        title: "Pending updates are within the policy's allowance",
+        evaluate: Evaluator::PatchLevel(updates_installed),
+    },
+    Check {
+        id: "patch_level.running_newest_kernel",
+        title: "The newest installed kernel is running and no reboot is pending",
+        evaluate: Evaluator::PatchLevel(running_newest_kernel),
+    },
+    Check {
+        id: "patch_level.package_index_fresh",
+        title: "Package indexes were refreshed recently",
+        evaluate: Evaluator::PatchLevel(package_index_fresh),
+    },
+    Check {
+        id: "patch_level.automatic_updates_enabled",
+        title: "Updates are installed automatically",
+        evaluate: Evaluator::PatchLevel(automatic_updates_enabled),
+    },
+];
+
+/// Runs `f` on an observed part, or turns `NotApplicable`/`Error` into the outcome.
+fn with<T>(part: &Observation<T>, what: &str, f: impl FnOnce(&T) -> Outcome) -> Outcome {
+    match part {
+        Observation::Observed(value) => f(value),
+        Observation::NotApplicable { reason } => {
+            Outcome::not_applicable(format!("{what}: {reason}"))
+        }
+        Observation::Error { reason } => Outcome::error(format!("{what}: {reason}")),
+    }
+}
+
+fn items(pending: &[&PendingUpdate]) -> Value {
+    pending
+        .iter()
+        .map(|p| {
+            json!({
+                "name": p.name, "arch": p.arch, "installed": p.installed_version,
+                "candidate": p.candidate_version, "archives": p.archives, "security": p.security,
+            })
+        })
+        .collect()
+}
+
+fn pending_within(updates: &PendingUpdates, security_only: bool, max: usize) -> Outcome {
+    let offending: Vec<&PendingUpdate> = updates
+        .pending
+        .iter()
+        .filter(|p| p.security || !security_only)
+        .collect();
+    let evidence = json!({
+        "installed_packages": updates.installed_count,
+        "pending": offending.len(),
+        "max_allowed": max,
+        "sources": updates.sources,
+        "offending": items(&offending),
+    });
+    let kind = if security_only {
+        "security updates"
+    } else {
+        "updates"
+    };
+    Outcome::pass_if(
+        offending.len() <= max,
+        evidence,
+        format!("{} pending {kind}, policy allows {max}", offending.len()),
+    )
+}
+
+fn security_updates_installed(facts: &PatchLevelFacts, policy: &Policy) -> Outcome {
+    with(&facts.updates, "pending updates", |u| {
+        pending_within(u, true, policy.patch_level.max_pending_security_updates)
+    })
+}
+
+fn updates_installed(facts: &PatchLevelFacts, policy: &Policy) -> Outcome {
+    with(&facts.updates, "pending updates", |u| {
+        pending_within(u, false, policy.patch_level.max_pending_updates)
+    })
+}
+
+fn running_newest_kernel(facts: &PatchLevelFacts, _policy: &Policy) -> Outcome {
+    with(&facts.kernel, "running kernel", |kernel| {
+        let (reboot_required, reboot_packages) = match &facts.reboot {
+            Observation::Observed(r) => (Some(r.required), r.packages.clone()),
+            Observation::NotApplicable { .. } => (None, vec![]),
+            Observation::Error { reason } => {
+                return Outcome::error(format!("pending reboot: {reason}"))
+            }
+        };
+        let evidence = json!({
+            "running": kernel.running,
+            "newest_installed": kernel.newest_installed,
+            "installed": kernel.installed,
+            "reboot_required": reboot_required,
+            "offending": reboot_packages,
+        });
+        let mut why = Vec::new();
+        if !kernel.running_is_newest {
+            why.push(format!(
+                "running {} but {} is installed",
+                kernel.running, kernel.newest_installed
+            ));
+        }
+        if reboot_required == Some(true) {
+            why.push("a reboot is pending".to_string());
+        }
+        Outcome::pass_if(why.is_empty(), evidence, why.join("; "))
+    })
+}
+
+fn package_index_fresh(facts: &PatchLevelFacts, policy: &Policy) -> Outcome {
+    with(&facts.index_refresh, "package index refresh", |r| {
+        let max = policy.patch_level.max_index_age_days;
+        let days = r.age_seconds / DAY;
+        let evidence = json!({ "refreshed_at": r.refreshed_at, "age_days": days, "max_age_days": max, "source": r.source });
+        Outcome::pass_if(
+            r.age_seconds <= max * DAY,
+            evidence,
+            format!("indexes last refreshed {days} days ago, policy allows {max}"),
+        )
+    })
+}
+
+fn automatic_updates_enabled(facts: &PatchLevelFacts, _policy: &Policy) -> Outcome {
+    with(&facts.automatic_updates, "automatic updates", |a| {
+        let evidence = json!({ "tool": a.tool, "installed": a.installed, "setting": a.setting });
+        let why = if !a.installed {
+            format!("{} is not installed", a.tool)
+        } else {
+            format!(
+                "{} is installed but not enabled (setting {:?})",
+                a.tool, a.setting
+            )
+        };
+        Outcome::pass_if(a.enabled, evidence, why)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Status;
+    use evidence_protocol::facts::patch_level::{
+        AutomaticUpdates, IndexRefresh, KernelFacts, PackageManager, RebootFacts,
+    };
+
+    fn update(name: &str, security: bool) -> PendingUpdate {
+        PendingUpdate {
+            name: name.into(),
+            arch: "amd64".into(),
+            installed_version: "1".into(),
+            candidate_version: "2".into(),
+            archives: vec![if security {
+                "bookworm-security"
+            } else {
+                "bookworm"
+            }
+            .into()],
+            security,
+        }
+    }
+
+    fn facts() -> PatchLevelFacts {
+        PatchLevelFacts {
+            os_release: Observation::not_applicable("test"),
+            package_manager: PackageManager::Dpkg,
+            updates: Observation::Observed(PendingUpdates {
+                installed_count: 10,
+                sources: vec![],
+                pending: vec![update("bash", false), update("openssl", true)],
+            }),
+            kernel: Observation::Observed(KernelFacts {
+                running: "6.1.0-18-amd64".into(),
+                installed: vec!["6.1.0-18-amd64".into()],
+                newest_installed: "6.1.0-18-amd64".into(),
+                running_is_newest: true,
+            }),
+            reboot: Observation::Observed(RebootFacts::default()),
+            index_refresh: Observation::Observed(IndexRefresh {
+                refreshed_at: 0,
+                age_seconds: 3 * DAY,
+                source: "x".into(),
+            }),
+            automatic_updates: Observation::Observed(AutomaticUpdates {
+                tool: "unattended-upgrades".into(),
+                installed: true,
+                setting: Some("1".into()),
+                enabled: true,
+            }),
+        }
+    }
+
+    #[test]
+    fn pending_security_updates_fail_and_are_listed() {
+        let out = security_updates_installed(&facts(), &Policy::default());
+        assert_eq!(out.status, Status::Fail);
+        assert_eq!(out.evidence["offending"][0]["name"], "openssl");
+        assert_eq!(out.evidence["pending"], 1);
+        let mut policy = Policy::default();
+        policy.patch_level.max_pending_security_updates = 1;
+        assert_eq!(
+            security_updates_installed(&facts(), &policy).status,
+            Status::Pass
+        );
+    }
+
+    #[test]
+    fn all_pending_updates_count_against_the_allowance() {
+        let mut policy = Policy::default();
+        assert_eq!(updates_installed(&facts(), &policy).status, Status::Fail);
+        policy.patch_level.max_pending_updates = 2;
+        assert_eq!(updates_installed(&facts(), &policy).status, Status::Pass);
+    }
+
+    #[test]
+    fn unreadable_indexes_are_an_error_not_a_pass() {
+        let mut f = facts();
+        f.updates = Observation::error("index truncated");
+        assert_eq!(
+            security_updates_installed(&f, &Policy::default()).status,
+            Status::Error
+        );
+        assert_eq!(
+            updates_installed(&f, &Policy::default()).status,
+            Status::Error
+        );
+    }
+
+    #[test]
+    fn an_older_running_kernel_or_a_pending_reboot_fails_and_root_trees_are_not_applicable() {
+        let mut f = facts();
+        assert_eq!(
+            running_newest_kernel(&f, &Policy::default()).status,
+            Status::Pass
+        );
+        f.reboot = Observation::Observed(RebootFacts {
+            required: true,
+            packages: vec!["libc6".into()],
+        });
+        let out = running_newest_kernel(&f, &Policy::default());
+        assert_eq!(out.status, Status::Fail);
+        assert_eq!(out.evidence["offending"][0], "libc6");
+        f.reboot = Observation::error("unreadable");
+        assert_eq!(
+            running_newest_kernel(&f, &Policy::default()).status,
+            Status::Error
+        );
+        let mut f = facts();
+        if let Observation::Observed(k) = &mut f.kernel {
+            k.newest_installed = "6.1.0-21-amd64".into();
+            k.running_is_newest = false;
+        }
+        assert_eq!(
+            running_newest_kernel(&f, &Policy::default()).status,
+            Status::Fail
+        );
+        f.kernel = Observation::not_applicable("reading a tree");
+        assert_eq!(
+            running_newest_kernel(&f, &Policy::default()).status,
+            Status::NotApplicable
+        );
+    }
+
+    #[test]
+    fn stale_indexes_fail_after_the_policy_days() {
+        let mut f = facts();
+        assert_eq!(
+            package_index_fresh(&f, &Policy::default()).status,
+            Status::Pass
+        );
+        f.index_refresh = Observation::Observed(IndexRefresh {
+            refreshed_at: 0,
+            age_seconds: 8 * DAY,
+            source: "x".into(),
+        });
+        assert_eq!(
+            package_index_fresh(&f, &Policy::default()).status,
+            Status::Fail
+        );
+    }
+
+    #[test]
+    fn automatic_updates_need_the_tool_enabled() {
+        let mut f = facts();
+        assert_eq!(
+            automatic_updates_enabled(&f, &Policy::default()).status,
+            Status::Pass
+        );
+        f.automatic_updates = Observation::Observed(AutomaticUpdates {
+            tool: "unattended-upgrades".into(),
+            installed: true,
+            setting: Some("0".into()),
+            enabled: false,
+        });
+        assert_eq!(
+            automatic_updates_enabled(&f, &Policy::default()).status,
+            Status::Fail
+        );
+    }
+
+    #[test]
+    fn the_policy_defaults_are_documented_values_and_unknown_keys_are_refused() {
+        let policy = Policy::from_toml("[patch_level]\n").unwrap();
+        assert_eq!(policy.patch_level, PatchLevelPolicy::default());
+        assert_eq!(policy.patch_level.max_index_age_days, 7);
+        assert!(Policy::from_toml("[patch_level]\nmax_pending = 1\n").is_err());
+    }
+}
