@@ -76,8 +76,12 @@ impl CommandOutput {
 
 /// Runs a host tool. The real one is [`SystemRunner`]; tests use [`RecordedRunner`].
 pub trait CommandRunner: Send + Sync {
-    fn run(&self, program: &str, args: &[&str], timeout: Duration)
-        -> Result<CommandOutput, RunError>;
+    fn run(
+        &self,
+        program: &str,
+        args: &[&str],
+        timeout: Duration,
+    ) -> Result<CommandOutput, RunError>;
 }
 
 /// Runs commands on this machine, killing them when they outlive their timeout.
@@ -203,10 +207,58 @@ impl CommandRunner for RecordedRunner {
     }
 }
 
+/// Most symbolic links followed while resolving one path (as the kernel's ELOOP limit).
+const MAX_SYMLINK_HOPS: usize = 40;
+
+/// Joins `path` onto `root`, following symbolic links found along the way inside `root`:
+/// absolute link targets restart from `root`, `..` never climbs above it. Components that do not
+/// exist are appended as they are, so the caller's open reports "not found".
+fn resolve_in_root(root: &Path, path: &Path) -> PathBuf {
+    use std::collections::VecDeque;
+    use std::path::Component;
+
+    let mut pending: VecDeque<std::ffi::OsString> = path
+        .components()
+        .filter_map(|c| match c {
+            Component::Normal(name) => Some(name.to_os_string()),
+            Component::ParentDir => Some("..".into()),
+            _ => None,
+        })
+        .collect();
+    let mut resolved: Vec<std::ffi::OsString> = Vec::new();
+    let mut hops = 0;
+    while let Some(name) = pending.pop_front() {
+        if name == ".." {
+            resolved.pop();
+            continue;
+        }
+        let candidate: PathBuf = root.join(resolved.iter().collect::<PathBuf>()).join(&name);
+        match std::fs::read_link(&candidate) {
+            Ok(target) if hops < MAX_SYMLINK_HOPS => {
+                hops += 1;
+                if target.is_absolute() {
+                    resolved.clear();
+                }
+                for component in target.components().rev() {
+                    match component {
+                        Component::Normal(part) => pending.push_front(part.to_os_string()),
+                        Component::ParentDir => pending.push_front("..".into()),
+                        _ => {}
+                    }
+                }
+            }
+            _ => resolved.push(name),
+        }
+    }
+    root.join(resolved.iter().collect::<PathBuf>())
+}
+
 /// The host as collectors see it.
 #[derive(Clone)]
 pub struct Host {
     root: PathBuf,
+    /// The root is this machine's `/` (decided once, in `new`).
+    live: bool,
     runner: Arc<dyn CommandRunner>,
 }
 
@@ -223,10 +275,10 @@ impl Host {
     }
 
     pub fn new(root: impl Into<PathBuf>, runner: Arc<dyn CommandRunner>) -> Self {
-        Self {
-            root: root.into(),
-            runner,
-        }
+        let root = root.into();
+        let live = root == Path::new("/")
+            || std::fs::canonicalize(&root).is_ok_and(|p| p == Path::new("/"));
+        Self { root, live, runner }
     }
 
     pub fn root(&self) -> &Path {
@@ -236,8 +288,7 @@ impl Host {
     /// True when the root is this machine's `/`, so live kernel state (block devices, the
     /// running ruleset, the running kernel) describes the same system as the files.
     pub fn is_live(&self) -> bool {
-        self.root == Path::new("/")
-            || std::fs::canonicalize(&self.root).is_ok_and(|p| p == Path::new("/"))
+        self.live
     }
 
     /// Why live kernel state is not applicable with this root, or `None` when it is.
@@ -250,9 +301,14 @@ impl Host {
         })
     }
 
-    /// `path` (absolute, as on the host) under the root.
+    /// `path` (absolute, as on the host) under the root. Under a root other than `/`, symbolic
+    /// links are followed inside the tree as a chroot would (an absolute target such as
+    /// `/usr/lib/os-release` stays under the root), so a tree never reads the machine's files.
     pub fn path(&self, path: &str) -> PathBuf {
-        self.root.join(path.trim_start_matches('/'))
+        if self.live {
+            return PathBuf::from("/").join(path.trim_start_matches('/'));
+        }
+        resolve_in_root(&self.root, Path::new(path))
     }
 
     /// Reads a whole file under the root, refusing files over [`MAX_FILE_BYTES`].
@@ -263,6 +319,14 @@ impl Host {
     /// Reads a whole file under the root, refusing files over `limit` bytes.
     pub fn read_limited(&self, path: &str, limit: u64) -> Result<Vec<u8>, ReadError> {
         let full = self.path(path);
+        // A link left unresolved (a loop, too many hops) would be followed by open() against
+        // the machine's own root: refuse it when reading a tree.
+        if !self.is_live() && full.is_symlink() {
+            return Err(ReadError::Io {
+                path: full.display().to_string(),
+                message: "too many levels of symbolic links".to_string(),
+            });
+        }
         let file = std::fs::File::open(&full).map_err(|e| ReadError::from_io(&full, e))?;
         let mut buf = Vec::new();
         file.take(limit + 1)
@@ -311,5 +375,83 @@ impl Host {
         timeout: Duration,
     ) -> Result<CommandOutput, RunError> {
         self.runner.run(program, args, timeout)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tree() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::create_dir_all(dir.path().join("usr/lib")).unwrap();
+        std::fs::create_dir_all(dir.path().join("etc")).unwrap();
+        std::fs::write(dir.path().join("usr/lib/os-release"), "ID=tree\n").unwrap();
+        dir
+    }
+
+    #[test]
+    fn absolute_symlinks_in_a_tree_resolve_inside_the_tree() {
+        let dir = tree();
+        std::os::unix::fs::symlink("/usr/lib/os-release", dir.path().join("etc/os-release"))
+            .unwrap();
+        let host = Host::new(dir.path(), Arc::new(RecordedRunner::new()));
+        assert_eq!(host.read_to_string("/etc/os-release").unwrap(), "ID=tree\n");
+    }
+
+    #[test]
+    fn relative_symlinks_cannot_climb_above_the_tree_root() {
+        let dir = tree();
+        std::os::unix::fs::symlink(
+            "../../../../../../usr/lib/os-release",
+            dir.path().join("etc/os-release"),
+        )
+        .unwrap();
+        let host = Host::new(dir.path(), Arc::new(RecordedRunner::new()));
+        assert_eq!(
+            host.path("/etc/os-release"),
+            dir.path().join("usr/lib/os-release")
+        );
+    }
+
+    #[test]
+    fn symlink_loops_end_in_a_read_error_not_a_hang() {
+        let dir = tree();
+        std::os::unix::fs::symlink("/etc/b", dir.path().join("etc/a")).unwrap();
+        std::os::unix::fs::symlink("/etc/a", dir.path().join("etc/b")).unwrap();
+        let host = Host::new(dir.path(), Arc::new(RecordedRunner::new()));
+        assert!(host.read("/etc/a").is_err());
+    }
+
+    #[test]
+    fn oversized_files_are_refused() {
+        let dir = tree();
+        std::fs::write(dir.path().join("etc/big"), vec![b'x'; 100]).unwrap();
+        let host = Host::new(dir.path(), Arc::new(RecordedRunner::new()));
+        assert!(matches!(
+            host.read_limited("/etc/big", 99),
+            Err(ReadError::TooLarge { .. })
+        ));
+        assert_eq!(host.read_limited("/etc/big", 100).unwrap().len(), 100);
+    }
+
+    #[test]
+    fn a_hung_command_is_killed_at_its_timeout() {
+        let started = std::time::Instant::now();
+        let result = SystemRunner.run("sleep", &["30"], Duration::from_millis(200));
+        assert!(
+            matches!(result, Err(RunError::TimedOut { .. })),
+            "{result:?}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(10));
+    }
+
+    #[test]
+    fn a_missing_tool_is_reported_as_not_installed() {
+        let result = SystemRunner.run("no-such-tool-evidence", &[], Duration::from_secs(1));
+        assert!(
+            matches!(result, Err(RunError::NotInstalled { .. })),
+            "{result:?}"
+        );
     }
 }
