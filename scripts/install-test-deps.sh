@@ -10,7 +10,8 @@ packages=(
   iproute2        # ip netns
   cryptsetup-bin  # cryptsetup luksFormat / luksDump for LUKS header tests
   e2fsprogs       # mkfs.ext4 on test volumes
-  util-linux      # losetup, mount
+  util-linux      # losetup, mount, setpriv
+  zstd            # the cached debootstrap tarball (tar --zstd)
   lz4 xz-utils gzip  # compressing real apt indexes in tests
   ca-certificates
   hyperfine time  # benchmarks: side-by-side timings and peak RSS
