@@ -317,3 +317,59 @@ fn iptables_legacy_rules_invisible_to_nft_are_seen() {
     assert_eq!(exposed(&report, "ipv4"), ["22/tcp"]);
     assert!(!default_deny(&report, "ipv6"));
 }
+
+#[test]
+fn ufw_enabled_in_a_namespace_is_default_deny_with_its_allowed_port() {
+    let mut tools = TOOLS.to_vec();
+    tools.push("ufw");
+    if !evidence_tests::require("ufw_enabled_in_a_namespace_is_default_deny", true, &tools) {
+        return;
+    }
+    // ufw's configuration is relocated to a scratch root so the host's /etc/ufw is untouched.
+    let root = tempfile::tempdir().expect("tempdir");
+    let r = root.path();
+    for dir in ["etc/default", "lib", "usr/share"] {
+        std::fs::create_dir_all(r.join(dir)).expect("mkdir");
+    }
+    for (from, to) in [
+        ("/etc/ufw", "etc/"),
+        ("/etc/default/ufw", "etc/default/"),
+        ("/lib/ufw", "lib/"),
+        ("/usr/share/ufw", "usr/share/"),
+    ] {
+        let out = Command::new("cp")
+            .args(["-a", from])
+            .arg(r.join(to))
+            .output()
+            .expect("cp");
+        assert!(
+            out.status.success(),
+            "cp {from}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    std::os::unix::fs::symlink("/usr/sbin", r.join("usr/sbin")).expect("symlink");
+    let rootdir = format!("--rootdir={}", r.display());
+    let datadir = format!("--datadir={}", r.display());
+    let ns = Netns::new("ufw");
+    ns.must(&["ufw", &rootdir, &datadir, "allow", "22/tcp"]);
+    ns.must(&["ufw", &rootdir, &datadir, "--force", "enable"]);
+    let report = ns.collect(None);
+    for family in ["ipv4", "ipv6"] {
+        assert!(default_deny(&report, family), "{family}");
+        let open = exposed(&report, family);
+        assert!(open.contains(&"22/tcp".to_string()), "{family}: {open:?}");
+        assert!(!open.contains(&"any".to_string()), "{family}: {open:?}");
+        assert_eq!(
+            inbound(&report)[family]["unparsed_rules"],
+            serde_json::json!([])
+        );
+    }
+    assert_eq!(finding_status(&report), "pass");
+    let strict = ns.collect(Some("[firewall]\nallowed_inbound_ports = [\"22/tcp\"]\n"));
+    assert_eq!(
+        finding_status(&strict),
+        "fail",
+        "DHCP and mDNS ports are open too"
+    );
+}

@@ -229,6 +229,36 @@ fn iptables_extensions_without_iptables_nft_save_are_unparsed_and_admit_possibly
 }
 
 #[test]
+fn ufw_rules_behind_a_chain_with_early_returns_and_a_final_drop_still_count() {
+    // ufw-before-input jumps to ufw-not-local, which RETURNs local traffic and DROPs the rest:
+    // its final drop is not a catch-all, so the user rule admitting 22/tcp further on counts.
+    let host = host_with(
+        "ufw_enabled.nft.json",
+        &[
+            ("iptables-nft-save", "ufw_enabled.iptables-save"),
+            ("ip6tables-nft-save", "ufw_enabled.ip6tables-save"),
+        ],
+    );
+    let facts = inbound(&host);
+    for verdict in [&facts.ipv4, &facts.ipv6] {
+        assert!(verdict.default_deny);
+        assert!(
+            verdict.unparsed_rules.is_empty(),
+            "{:?}",
+            verdict.unparsed_rules
+        );
+        let open = exposed(verdict);
+        assert!(open.contains(&port("tcp", 22, 22)), "{open:?}");
+        assert!(open.iter().any(|a| a.ports
+            == Some(PortRange {
+                first: 5353,
+                last: 5353
+            })));
+    }
+    assert_eq!(facts.ipv4.deciding_chains, ["iptables-nft ip filter INPUT"]);
+}
+
+#[test]
 fn legacy_tables_invisible_to_nft_are_included() {
     let runner = RecordedRunner::new()
         .with_stdout("nft -j list ruleset", fixture("legacy_ssh.nft.json"))

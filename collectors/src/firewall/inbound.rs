@@ -51,6 +51,7 @@ pub fn family_verdict(ruleset: &Ruleset, family: Family) -> FamilyVerdict {
             table,
             family,
             unparsed: &mut unparsed,
+            returned_some: false,
         };
         let mut admits = Vec::new();
         let end = eval.chain(
@@ -107,6 +108,8 @@ struct Eval<'a> {
     table: &'a Table,
     family: Family,
     unparsed: &'a mut BTreeSet<UnparsedRule>,
+    /// Set when, in the chain being walked, some packets returned to the caller early.
+    returned_some: bool,
 }
 
 impl Eval<'_> {
@@ -123,12 +126,20 @@ impl Eval<'_> {
         let Some(chain) = self.table.chains.get(name) else {
             return End::FallThrough;
         };
+        let outer = std::mem::replace(&mut self.returned_some, false);
+        let mut end = End::FallThrough;
         for rule in &chain.rules {
-            if let Some(end) = self.rule(name, rule, ctx, base_accepts, depth, admits) {
-                return end;
+            if let Some(found) = self.rule(name, rule, ctx, base_accepts, depth, admits) {
+                end = found;
+                break;
             }
         }
-        End::FallThrough
+        // Some packets already went back to the caller: a final drop or accept here only
+        // covers the rest, so for the caller the chain is not a catch-all either way.
+        if std::mem::replace(&mut self.returned_some, outer) {
+            end = End::FallThrough;
+        }
+        end
     }
 
     fn rule(
@@ -165,8 +176,10 @@ impl Eval<'_> {
             Verdict::Drop => (!narrowed).then(|| End::Deny(format!("final rule: {}", rule.text))),
             Verdict::Return if !narrowed => Some(End::FallThrough),
             Verdict::Return => {
-                if base_accepts == Some(true) {
-                    admits.extend(derived);
+                match base_accepts {
+                    Some(true) => admits.extend(derived),
+                    Some(false) => {}
+                    None => self.returned_some = true,
                 }
                 None
             }
@@ -181,12 +194,12 @@ impl Eval<'_> {
                 for d in &derived {
                     let sub_base = if goto { base_accepts } else { None };
                     let end = self.chain(target, d, sub_base, depth + 1, admits);
-                    if narrowed
-                        && goto
-                        && matches!(end, End::FallThrough)
-                        && base_accepts == Some(true)
-                    {
-                        admits.push(d.clone());
+                    if narrowed && goto && matches!(end, End::FallThrough) {
+                        match base_accepts {
+                            Some(true) => admits.push(d.clone()),
+                            Some(false) => {}
+                            None => self.returned_some = true,
+                        }
                     }
                     ends.push(end);
                 }

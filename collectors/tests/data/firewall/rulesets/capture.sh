@@ -31,3 +31,16 @@ $N iptables-legacy -A INPUT -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT
 $N iptables-legacy-save > legacy_ssh.iptables-legacy-save
 $N ip6tables-legacy-save > legacy_ssh.ip6tables-legacy-save
 $N nft -j list ruleset > legacy_ssh.nft.json
+# ufw 0.36 enabled with `allow 22/tcp`, its configuration relocated to a scratch root so the
+# host's /etc/ufw is left alone.
+$N nft flush ruleset
+R=$(mktemp -d)
+mkdir -p "$R/etc/default" "$R/lib" "$R/usr/share"
+cp -a /etc/ufw "$R/etc/ufw"; cp /etc/default/ufw "$R/etc/default/"
+cp -a /lib/ufw "$R/lib/ufw"; cp -a /usr/share/ufw "$R/usr/share/ufw"; ln -s /usr/sbin "$R/usr/sbin"
+$N ufw --rootdir="$R" --datadir="$R" allow 22/tcp
+$N ufw --rootdir="$R" --datadir="$R" --force enable
+$N nft -j list ruleset > ufw_enabled.nft.json
+$N iptables-nft-save > ufw_enabled.iptables-save
+$N ip6tables-nft-save > ufw_enabled.ip6tables-save
+rm -rf "$R"
