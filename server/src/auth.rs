@@ -41,7 +41,9 @@ pub struct NewCredential {
 /// Random bytes from the system's random source.
 pub fn random_bytes<const N: usize>() -> [u8; N] {
     let mut out = [0u8; N];
-    SystemRandom::new().fill(&mut out).expect("system random source");
+    SystemRandom::new()
+        .fill(&mut out)
+        .expect("system random source");
     out
 }
 
@@ -49,7 +51,11 @@ pub fn random_bytes<const N: usize>() -> [u8; N] {
 pub fn generate(prefix: &str) -> NewCredential {
     let id = hex::encode(random_bytes::<8>());
     let secret = URL_SAFE_NO_PAD.encode(random_bytes::<32>());
-    NewCredential { value: format!("{prefix}_{id}_{secret}"), hash: hash(&secret), id }
+    NewCredential {
+        value: format!("{prefix}_{id}_{secret}"),
+        hash: hash(&secret),
+        id,
+    }
 }
 
 /// Splits a presented credential into (id, hash of secret); `None` if malformed.
@@ -99,7 +105,14 @@ mod tests {
     fn a_generated_token_checks_with_its_role_and_a_changed_one_does_not() {
         let t = generate("evt");
         let tokens = Tokens::default();
-        tokens.load(&[TokenRecord { id: t.id.clone(), hash: t.hash, role: "reader".into(), name: String::new(), created_at: 0, revoked_at: None }]);
+        tokens.load(&[TokenRecord {
+            id: t.id.clone(),
+            hash: t.hash,
+            role: "reader".into(),
+            name: String::new(),
+            created_at: 0,
+            revoked_at: None,
+        }]);
         assert_eq!(tokens.role(&t.value), Some(Role::Reader));
         let mut wrong = t.value.clone();
         wrong.pop();

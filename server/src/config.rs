@@ -57,6 +57,8 @@ impl Config {
 
     /// Staleness threshold in microseconds.
     pub fn stale_after_us(&self) -> i64 {
-        (self.report_interval_secs as i64).saturating_mul(self.stale_after_intervals as i64).saturating_mul(1_000_000)
+        (self.report_interval_secs as i64)
+            .saturating_mul(self.stale_after_intervals as i64)
+            .saturating_mul(1_000_000)
     }
 }

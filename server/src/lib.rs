@@ -3,8 +3,10 @@
 
 pub mod api;
 pub mod auth;
+pub mod client;
 pub mod config;
 pub mod metrics;
+pub mod pin;
 pub mod policy;
 pub mod rules;
 pub mod serve;

@@ -10,7 +10,11 @@ use evidence_server::config::Config;
 use evidence_server::store::Store;
 
 #[derive(Parser)]
-#[command(name = "evidence-server", version, about = "Collector server for signed compliance evidence")]
+#[command(
+    name = "evidence-server",
+    version,
+    about = "Collector server for signed compliance evidence"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -59,23 +63,48 @@ struct ServeArgs {
 }
 
 fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .init();
     match Cli::parse().command {
         Command::Serve(a) => {
             let mut config = match &a.config {
-                Some(p) => Config::from_toml(&std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?)
-                    .with_context(|| format!("parsing {}", p.display()))?,
+                Some(p) => Config::from_toml(
+                    &std::fs::read_to_string(p)
+                        .with_context(|| format!("reading {}", p.display()))?,
+                )
+                .with_context(|| format!("parsing {}", p.display()))?,
                 None => Config::default(),
             };
-            if let Some(v) = a.listen { config.listen = v; }
-            if let Some(v) = a.data_dir { config.data_dir = v; }
-            if let Some(v) = a.tls_cert { config.tls_cert = Some(v); }
-            if let Some(v) = a.tls_key { config.tls_key = Some(v); }
-            if let Some(v) = a.report_interval_secs { config.report_interval_secs = v; }
-            if let Some(v) = a.stale_after_intervals { config.stale_after_intervals = v; }
-            if let Some(v) = a.max_body_bytes { config.max_body_bytes = v; }
-            if let Some(v) = a.max_clock_skew_secs { config.max_clock_skew_secs = v; }
-            tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(evidence_server::serve::serve(config))
+            if let Some(v) = a.listen {
+                config.listen = v;
+            }
+            if let Some(v) = a.data_dir {
+                config.data_dir = v;
+            }
+            if let Some(v) = a.tls_cert {
+                config.tls_cert = Some(v);
+            }
+            if let Some(v) = a.tls_key {
+                config.tls_key = Some(v);
+            }
+            if let Some(v) = a.report_interval_secs {
+                config.report_interval_secs = v;
+            }
+            if let Some(v) = a.stale_after_intervals {
+                config.stale_after_intervals = v;
+            }
+            if let Some(v) = a.max_body_bytes {
+                config.max_body_bytes = v;
+            }
+            if let Some(v) = a.max_clock_skew_secs {
+                config.max_clock_skew_secs = v;
+            }
+            tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?
+                .block_on(evidence_server::serve::serve(config))
         }
         Command::VerifyLog { data_dir } => {
             let store = evidence_server::serve::open_store(&data_dir)?;
@@ -84,7 +113,11 @@ fn main() -> anyhow::Result<()> {
                     println!("evidence log verifies: {n} entries, head {head}");
                     Ok(())
                 }
-                Err(b) => anyhow::bail!("evidence log breaks at entry {}: {}", b.log_index, b.problem),
+                Err(b) => anyhow::bail!(
+                    "evidence log breaks at entry {}: {}",
+                    b.log_index,
+                    b.problem
+                ),
             }
         }
     }

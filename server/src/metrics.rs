@@ -24,14 +24,28 @@ pub struct Metrics {
 
 impl Metrics {
     pub fn accepted(&self, duplicate: bool, seconds: f64) {
-        if duplicate { &self.duplicates } else { &self.accepted }.fetch_add(1, Relaxed);
-        let i = BUCKETS.iter().position(|b| seconds <= *b).unwrap_or(BUCKETS.len());
+        if duplicate {
+            &self.duplicates
+        } else {
+            &self.accepted
+        }
+        .fetch_add(1, Relaxed);
+        let i = BUCKETS
+            .iter()
+            .position(|b| seconds <= *b)
+            .unwrap_or(BUCKETS.len());
         self.latency[i].fetch_add(1, Relaxed);
-        self.latency_sum_us.fetch_add((seconds * 1e6) as u64, Relaxed);
+        self.latency_sum_us
+            .fetch_add((seconds * 1e6) as u64, Relaxed);
     }
 
     pub fn refused(&self, code: &'static str) {
-        *self.refused.lock().expect("metrics lock").entry(code).or_default() += 1;
+        *self
+            .refused
+            .lock()
+            .expect("metrics lock")
+            .entry(code)
+            .or_default() += 1;
     }
 
     pub fn enrolled(&self) {
@@ -47,31 +61,92 @@ impl Metrics {
     pub fn render(&self, counts: &Counts, stale_hosts: u64) -> String {
         let mut out = String::new();
         let mut line = |name: &str, kind: &str, help: &str, value: u64| {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+            );
         };
-        line("evidence_reports_accepted_total", "counter", "Reports committed to the evidence log.", self.accepted.load(Relaxed));
-        line("evidence_reports_duplicate_total", "counter", "Re-sent reports answered with their original receipt.", self.duplicates.load(Relaxed));
-        line("evidence_enrollments_total", "counter", "Successful enrollments.", self.enrollments.load(Relaxed));
-        line("evidence_ingest_batches_total", "counter", "Ingest transactions committed.", self.batches.load(Relaxed));
-        line("evidence_ingest_batch_items_total", "counter", "Reports in ingest transactions.", self.batch_items.load(Relaxed));
+        line(
+            "evidence_reports_accepted_total",
+            "counter",
+            "Reports committed to the evidence log.",
+            self.accepted.load(Relaxed),
+        );
+        line(
+            "evidence_reports_duplicate_total",
+            "counter",
+            "Re-sent reports answered with their original receipt.",
+            self.duplicates.load(Relaxed),
+        );
+        line(
+            "evidence_enrollments_total",
+            "counter",
+            "Successful enrollments.",
+            self.enrollments.load(Relaxed),
+        );
+        line(
+            "evidence_ingest_batches_total",
+            "counter",
+            "Ingest transactions committed.",
+            self.batches.load(Relaxed),
+        );
+        line(
+            "evidence_ingest_batch_items_total",
+            "counter",
+            "Reports in ingest transactions.",
+            self.batch_items.load(Relaxed),
+        );
         line("evidence_hosts", "gauge", "Enrolled hosts.", counts.hosts);
-        line("evidence_hosts_revoked", "gauge", "Revoked hosts.", counts.revoked_hosts);
-        line("evidence_hosts_stale", "gauge", "Hosts that missed their report intervals.", stale_hosts);
-        line("evidence_log_entries", "gauge", "Entries in the evidence log.", counts.reports);
-        line("evidence_gap_events", "gauge", "Gap events (chain breaks, dropped reports).", counts.gaps);
+        line(
+            "evidence_hosts_revoked",
+            "gauge",
+            "Revoked hosts.",
+            counts.revoked_hosts,
+        );
+        line(
+            "evidence_hosts_stale",
+            "gauge",
+            "Hosts that missed their report intervals.",
+            stale_hosts,
+        );
+        line(
+            "evidence_log_entries",
+            "gauge",
+            "Entries in the evidence log.",
+            counts.reports,
+        );
+        line(
+            "evidence_gap_events",
+            "gauge",
+            "Gap events (chain breaks, dropped reports).",
+            counts.gaps,
+        );
         let _ = writeln!(out, "# HELP evidence_reports_refused_total Reports refused, by reason.\n# TYPE evidence_reports_refused_total counter");
         for (code, n) in self.refused.lock().expect("metrics lock").iter() {
-            let _ = writeln!(out, "evidence_reports_refused_total{{reason=\"{code}\"}} {n}");
+            let _ = writeln!(
+                out,
+                "evidence_reports_refused_total{{reason=\"{code}\"}} {n}"
+            );
         }
         let _ = writeln!(out, "# HELP evidence_ingest_seconds Time to verify, commit and answer a report.\n# TYPE evidence_ingest_seconds histogram");
         let mut cumulative = 0;
         for (i, b) in BUCKETS.iter().enumerate() {
             cumulative += self.latency[i].load(Relaxed);
-            let _ = writeln!(out, "evidence_ingest_seconds_bucket{{le=\"{b}\"}} {cumulative}");
+            let _ = writeln!(
+                out,
+                "evidence_ingest_seconds_bucket{{le=\"{b}\"}} {cumulative}"
+            );
         }
         cumulative += self.latency[BUCKETS.len()].load(Relaxed);
-        let _ = writeln!(out, "evidence_ingest_seconds_bucket{{le=\"+Inf\"}} {cumulative}");
-        let _ = writeln!(out, "evidence_ingest_seconds_sum {}", self.latency_sum_us.load(Relaxed) as f64 / 1e6);
+        let _ = writeln!(
+            out,
+            "evidence_ingest_seconds_bucket{{le=\"+Inf\"}} {cumulative}"
+        );
+        let _ = writeln!(
+            out,
+            "evidence_ingest_seconds_sum {}",
+            self.latency_sum_us.load(Relaxed) as f64 / 1e6
+        );
         let _ = writeln!(out, "evidence_ingest_seconds_count {cumulative}");
         out
     }

@@ -35,14 +35,17 @@ pub enum PolicyError {
     Schema(String),
     #[error("statement of applicability names unknown control {0:?}")]
     UnknownControl(String),
-    #[error("statement of applicability for control {0} needs a justification of 1 to 2000 characters")]
+    #[error(
+        "statement of applicability for control {0} needs a justification of 1 to 2000 characters"
+    )]
     Justification(String),
 }
 
 impl OrgPolicy {
     /// Parses and validates a policy document (JSON).
     pub fn from_json(bytes: &[u8]) -> Result<Self, PolicyError> {
-        let policy: OrgPolicy = serde_json::from_slice(bytes).map_err(|e| PolicyError::Schema(e.to_string()))?;
+        let policy: OrgPolicy =
+            serde_json::from_slice(bytes).map_err(|e| PolicyError::Schema(e.to_string()))?;
         policy.validate()?;
         Ok(policy)
     }
@@ -50,7 +53,9 @@ impl OrgPolicy {
     pub fn validate(&self) -> Result<(), PolicyError> {
         for (control, entry) in &self.applicability {
             if evidence_controls::catalog::control(control).is_none() {
-                return Err(PolicyError::UnknownControl(control.chars().take(64).collect()));
+                return Err(PolicyError::UnknownControl(
+                    control.chars().take(64).collect(),
+                ));
             }
             let n = entry.justification.trim().chars().count();
             if n == 0 || n > 2000 {
@@ -82,11 +87,23 @@ mod tests {
     #[test]
     fn unknown_controls_unknown_keys_and_missing_justifications_are_refused() {
         let unknown = br#"{"applicability":{"99.1":{"applicable":false,"justification":"x"}}}"#;
-        assert!(matches!(OrgPolicy::from_json(unknown), Err(PolicyError::UnknownControl(_))));
-        assert!(matches!(OrgPolicy::from_json(br#"{"surprise":1}"#), Err(PolicyError::Schema(_))));
+        assert!(matches!(
+            OrgPolicy::from_json(unknown),
+            Err(PolicyError::UnknownControl(_))
+        ));
+        assert!(matches!(
+            OrgPolicy::from_json(br#"{"surprise":1}"#),
+            Err(PolicyError::Schema(_))
+        ));
         let empty = br#"{"applicability":{"8.20":{"applicable":false,"justification":" "}}}"#;
-        assert!(matches!(OrgPolicy::from_json(empty), Err(PolicyError::Justification(_))));
+        assert!(matches!(
+            OrgPolicy::from_json(empty),
+            Err(PolicyError::Justification(_))
+        ));
         let ok = br#"{"applicability":{"8.20":{"applicable":false,"justification":"no network"}}}"#;
-        assert_eq!(OrgPolicy::from_json(ok).unwrap().not_applicable("8.20"), Some("no network"));
+        assert_eq!(
+            OrgPolicy::from_json(ok).unwrap().not_applicable("8.20"),
+            Some("no network")
+        );
     }
 }

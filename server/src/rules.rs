@@ -124,7 +124,10 @@ pub fn combine(statuses: &[(Status, &str, Option<&str>)]) -> (String, Option<Str
     } else if statuses.iter().any(|s| s.0 == Status::Pass) {
         ("pass".into(), None)
     } else {
-        ("not_applicable".into(), Some(reasons(Status::NotApplicable)))
+        (
+            "not_applicable".into(),
+            Some(reasons(Status::NotApplicable)),
+        )
     }
 }
 
@@ -156,26 +159,48 @@ mod tests {
         }
     }
 
-    fn inputs<'a>(s: &'a SecretRecord, host: Option<(&'a str, bool, Option<i64>)>, key: Option<(&'a str, &'a str)>) -> EnrollInputs<'a> {
-        EnrollInputs { secret: Some(s), secret_matches: true, host, key_owner: key, now: 500 }
+    fn inputs<'a>(
+        s: &'a SecretRecord,
+        host: Option<(&'a str, bool, Option<i64>)>,
+        key: Option<(&'a str, &'a str)>,
+    ) -> EnrollInputs<'a> {
+        EnrollInputs {
+            secret: Some(s),
+            secret_matches: true,
+            host,
+            key_owner: key,
+            now: 500,
+        }
     }
 
     #[test]
     fn a_new_machine_with_a_valid_secret_becomes_a_new_host() {
         let s = secret(10, true, 0);
-        assert_eq!(decide_enrollment(&inputs(&s, None, None)), Ok(EnrollAction::NewHost));
+        assert_eq!(
+            decide_enrollment(&inputs(&s, None, None)),
+            Ok(EnrollAction::NewHost)
+        );
     }
 
     #[test]
     fn expired_revoked_used_or_wrong_secrets_are_refused() {
         let used = secret(10, true, 1);
-        assert_eq!(decide_enrollment(&inputs(&used, None, None)), Err(EnrollRefusal::SecretUsed));
+        assert_eq!(
+            decide_enrollment(&inputs(&used, None, None)),
+            Err(EnrollRefusal::SecretUsed)
+        );
         let mut expired = secret(10, false, 0);
         expired.expires_at = 100;
-        assert_eq!(decide_enrollment(&inputs(&expired, None, None)), Err(EnrollRefusal::SecretExpired));
+        assert_eq!(
+            decide_enrollment(&inputs(&expired, None, None)),
+            Err(EnrollRefusal::SecretExpired)
+        );
         let mut revoked = secret(10, false, 0);
         revoked.revoked_at = Some(20);
-        assert_eq!(decide_enrollment(&inputs(&revoked, None, None)), Err(EnrollRefusal::SecretRevoked));
+        assert_eq!(
+            decide_enrollment(&inputs(&revoked, None, None)),
+            Err(EnrollRefusal::SecretRevoked)
+        );
         let ok = secret(10, false, 0);
         let mut wrong = inputs(&ok, None, None);
         wrong.secret_matches = false;
@@ -185,30 +210,59 @@ mod tests {
     #[test]
     fn a_known_host_with_a_new_key_needs_a_fresh_secret() {
         let stale = secret(10, false, 0);
-        assert_eq!(decide_enrollment(&inputs(&stale, Some(("h", false, Some(50))), None)), Ok(EnrollAction::Pending));
+        assert_eq!(
+            decide_enrollment(&inputs(&stale, Some(("h", false, Some(50))), None)),
+            Ok(EnrollAction::Pending)
+        );
         let fresh = secret(60, false, 0);
-        assert_eq!(decide_enrollment(&inputs(&fresh, Some(("h", false, Some(50))), None)), Ok(EnrollAction::RotateKey));
+        assert_eq!(
+            decide_enrollment(&inputs(&fresh, Some(("h", false, Some(50))), None)),
+            Ok(EnrollAction::RotateKey)
+        );
     }
 
     #[test]
     fn a_revoked_host_is_refused_even_with_a_fresh_secret() {
         let fresh = secret(60, false, 0);
-        assert_eq!(decide_enrollment(&inputs(&fresh, Some(("h", true, Some(50))), None)), Err(EnrollRefusal::HostRevoked));
+        assert_eq!(
+            decide_enrollment(&inputs(&fresh, Some(("h", true, Some(50))), None)),
+            Err(EnrollRefusal::HostRevoked)
+        );
     }
 
     #[test]
     fn a_retry_with_the_same_key_is_answered_again_and_another_hosts_key_is_refused() {
         let used = secret(10, true, 1);
-        assert_eq!(decide_enrollment(&inputs(&used, Some(("h", false, Some(50))), Some(("h", "active")))), Ok(EnrollAction::Existing));
-        assert_eq!(decide_enrollment(&inputs(&used, Some(("h", false, Some(50))), Some(("g", "active")))), Err(EnrollRefusal::KeyInUse));
+        assert_eq!(
+            decide_enrollment(&inputs(
+                &used,
+                Some(("h", false, Some(50))),
+                Some(("h", "active"))
+            )),
+            Ok(EnrollAction::Existing)
+        );
+        assert_eq!(
+            decide_enrollment(&inputs(
+                &used,
+                Some(("h", false, Some(50))),
+                Some(("g", "active"))
+            )),
+            Err(EnrollRefusal::KeyInUse)
+        );
     }
 
     #[test]
     fn a_fail_outranks_an_error_and_an_error_is_never_a_pass() {
         let s = |st| (st, "c", Some("r"));
-        assert_eq!(combine(&[s(Status::Pass), s(Status::Fail), s(Status::Error)]).0, "fail");
+        assert_eq!(
+            combine(&[s(Status::Pass), s(Status::Fail), s(Status::Error)]).0,
+            "fail"
+        );
         assert_eq!(combine(&[s(Status::Pass), s(Status::Error)]).0, "unknown");
-        assert_eq!(combine(&[s(Status::Pass), s(Status::NotApplicable)]).0, "pass");
+        assert_eq!(
+            combine(&[s(Status::Pass), s(Status::NotApplicable)]).0,
+            "pass"
+        );
         assert_eq!(combine(&[s(Status::NotApplicable)]).0, "not_applicable");
     }
 }

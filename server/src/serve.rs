@@ -31,7 +31,8 @@ fn server_key(data_dir: &Path) -> anyhow::Result<SigningKey> {
     let path = data_dir.join("server-key.pk8");
     if path.exists() {
         let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-        return SigningKey::from_pkcs8(&bytes).with_context(|| format!("{} is not an Ed25519 key", path.display()));
+        return SigningKey::from_pkcs8(&bytes)
+            .with_context(|| format!("{} is not an Ed25519 key", path.display()));
     }
     let key = SigningKey::generate()?;
     write_private(&path, key.pkcs8())?;
@@ -40,7 +41,8 @@ fn server_key(data_dir: &Path) -> anyhow::Result<SigningKey> {
 
 /// Opens the store in `data_dir`.
 pub fn open_store(data_dir: &Path) -> anyhow::Result<SqliteStore> {
-    std::fs::create_dir_all(data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("creating {}", data_dir.display()))?;
     Ok(SqliteStore::open(&data_dir.join("evidence.db"))?)
 }
 
@@ -60,7 +62,11 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             created_at: crate::time::now_us(),
             revoked_at: None,
         })?;
-        writeln!(out, "admin token (shown once, store it now): {}", cred.value)?;
+        writeln!(
+            out,
+            "admin token (shown once, store it now): {}",
+            cred.value
+        )?;
     }
     let policy = match store.policy_at(i64::MAX)? {
         Some(json) => OrgPolicy::from_json(json.as_bytes()).context("stored policy")?,
@@ -83,7 +89,12 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     state.load_fleet()?;
     crate::writer::spawn(state.clone(), rx);
     writeln!(out, "tls certificate sha256 fingerprint: {fingerprint}")?;
-    writeln!(out, "server receipt key: {} ({})", state.server_key.key_id(), state.server_key.public_key_b64())?;
+    writeln!(
+        out,
+        "server receipt key: {} ({})",
+        state.server_key.key_id(),
+        state.server_key.public_key_b64()
+    )?;
     out.flush()?;
     drop(out);
 
@@ -100,17 +111,21 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         h.graceful_shutdown(Some(std::time::Duration::from_secs(10)));
     });
     let app = crate::api::router(state);
-    axum_server::bind_rustls(config.listen, axum_server::tls_rustls::RustlsConfig::from_config(tls))
-        .handle(handle)
-        .serve(app.into_make_service())
-        .await?;
+    axum_server::bind_rustls(
+        config.listen,
+        axum_server::tls_rustls::RustlsConfig::from_config(tls),
+    )
+    .handle(handle)
+    .serve(app.into_make_service())
+    .await?;
     Ok(())
 }
 
 async fn shutdown_signal() {
     #[cfg(unix)]
     {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler");
         tokio::select! { _ = tokio::signal::ctrl_c() => {}, _ = term.recv() => {} }
     }
     #[cfg(not(unix))]

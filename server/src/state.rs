@@ -32,7 +32,8 @@ impl AppState {
     /// Reloads the key and token caches from the store.
     pub fn reload_credentials(&self) -> StoreResult<()> {
         let keys = self.store.keys()?;
-        *self.keys.write().expect("keys lock") = keys.into_iter().map(|k| (k.key_id.clone(), k)).collect();
+        *self.keys.write().expect("keys lock") =
+            keys.into_iter().map(|k| (k.key_id.clone(), k)).collect();
         self.tokens.load(&self.store.tokens()?);
         Ok(())
     }

@@ -30,7 +30,10 @@ pub struct CheckIndex {
 impl CheckIndex {
     pub fn new() -> Self {
         let mappings = evidence_controls::check_mappings();
-        let checks: Vec<String> = evidence_controls::checks::all().iter().map(|c| c.id.to_string()).collect();
+        let checks: Vec<String> = evidence_controls::checks::all()
+            .iter()
+            .map(|c| c.id.to_string())
+            .collect();
         let mut controls: Vec<String> = mappings
             .values()
             .flat_map(|m| m.iso27002.iter().map(|l| l.control.clone()))
@@ -42,12 +45,26 @@ impl CheckIndex {
             .map(|c| {
                 mappings
                     .get(c)
-                    .map(|m| m.iso27002.iter().filter_map(|l| controls.iter().position(|x| *x == l.control)).collect())
+                    .map(|m| {
+                        m.iso27002
+                            .iter()
+                            .filter_map(|l| controls.iter().position(|x| *x == l.control))
+                            .collect()
+                    })
                     .unwrap_or_default()
             })
             .collect();
-        let by_id = checks.iter().enumerate().map(|(i, c)| (c.clone(), i as u16)).collect();
-        Self { checks, by_id, controls, check_controls }
+        let by_id = checks
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.clone(), i as u16))
+            .collect();
+        Self {
+            checks,
+            by_id,
+            controls,
+            check_controls,
+        }
     }
 
     pub fn index(&self, check: &str) -> Option<u16> {
@@ -76,16 +93,41 @@ impl HostState {
         let mut findings: Vec<_> = h
             .findings
             .iter()
-            .filter_map(|(c, s, r)| Some((index.index(c)?, *s, if *s == Status::Pass { None } else { r.as_deref().map(Into::into) })))
+            .filter_map(|(c, s, r)| {
+                Some((
+                    index.index(c)?,
+                    *s,
+                    if *s == Status::Pass {
+                        None
+                    } else {
+                        r.as_deref().map(Into::into)
+                    },
+                ))
+            })
             .collect();
         findings.sort_by_key(|f| f.0);
-        Self { hostname: h.hostname.as_str().into(), last_seen: h.last_seen, revoked: h.revoked, findings: findings.into() }
+        Self {
+            hostname: h.hostname.as_str().into(),
+            last_seen: h.last_seen,
+            revoked: h.revoked,
+            findings: findings.into(),
+        }
     }
 
     pub fn set_findings(&mut self, new: &[NewFinding], index: &CheckIndex) {
         let mut findings: Vec<_> = new
             .iter()
-            .filter_map(|f| Some((index.index(&f.check)?, f.status, if f.status == Status::Pass { None } else { f.reason.as_deref().map(Into::into) })))
+            .filter_map(|f| {
+                Some((
+                    index.index(&f.check)?,
+                    f.status,
+                    if f.status == Status::Pass {
+                        None
+                    } else {
+                        f.reason.as_deref().map(Into::into)
+                    },
+                ))
+            })
             .collect();
         findings.sort_by_key(|f| f.0);
         self.findings = findings.into();
@@ -143,7 +185,9 @@ pub fn host_controls(
 ) -> Vec<(&'static str, Option<String>)> {
     let stale = match h.last_seen {
         None => Some("no report received yet".to_string()),
-        Some(seen) if at - seen > stale_after_us => Some(format!("stale: last report {}", crate::time::fmt(seen))),
+        Some(seen) if at - seen > stale_after_us => {
+            Some(format!("stale: last report {}", crate::time::fmt(seen)))
+        }
         _ => None,
     };
     let mut per: Vec<Vec<(Status, &str, Option<&str>)>> = vec![Vec::new(); index.controls.len()];
@@ -160,7 +204,10 @@ pub fn host_controls(
         .zip(per)
         .map(|(control, statuses)| {
             if let Some(j) = policy.not_applicable(control) {
-                return ("not_applicable", Some(format!("statement of applicability: {j}")));
+                return (
+                    "not_applicable",
+                    Some(format!("statement of applicability: {j}")),
+                );
             }
             if let Some(reason) = &stale {
                 return ("unknown", Some(reason.clone()));
@@ -201,7 +248,10 @@ pub fn snapshot<'a>(
         if h.last_seen.is_none_or(|s| at - s > stale_after_us) {
             stale += 1;
         }
-        for (ci, (status, reason)) in host_controls(h, index, policy, at, stale_after_us).into_iter().enumerate() {
+        for (ci, (status, reason)) in host_controls(h, index, policy, at, stale_after_us)
+            .into_iter()
+            .enumerate()
+        {
             let slot = match status {
                 "pass" => 0,
                 "fail" => 1,
@@ -210,7 +260,11 @@ pub fn snapshot<'a>(
             };
             counts[ci][slot] += 1;
             if slot == 1 {
-                failing[ci].push(HostReason { host_id: host_id.to_string(), hostname: h.hostname.to_string(), reason: reason.unwrap_or_default() });
+                failing[ci].push(HostReason {
+                    host_id: host_id.to_string(),
+                    hostname: h.hostname.to_string(),
+                    reason: reason.unwrap_or_default(),
+                });
             }
         }
     }
@@ -242,11 +296,22 @@ pub fn snapshot<'a>(
             }
         })
         .collect();
-    Snapshot { at: crate::time::fmt(at), hosts: total, stale_hosts: stale, controls }
+    Snapshot {
+        at: crate::time::fmt(at),
+        hosts: total,
+        stale_hosts: stale,
+        controls,
+    }
 }
 
 /// Per-host control statuses as a map (for the host page).
-pub fn host_control_map(h: &HostState, index: &CheckIndex, policy: &OrgPolicy, at: i64, stale_after_us: i64) -> BTreeMap<String, serde_json::Value> {
+pub fn host_control_map(
+    h: &HostState,
+    index: &CheckIndex,
+    policy: &OrgPolicy,
+    at: i64,
+    stale_after_us: i64,
+) -> BTreeMap<String, serde_json::Value> {
     index
         .controls
         .iter()

@@ -27,7 +27,11 @@ pub fn parse_at(s: &str) -> Option<i64> {
         return Some(t.with_timezone(&Utc).timestamp_micros());
     }
     let d = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()?;
-    Some(d.and_hms_micro_opt(23, 59, 59, 999_999)?.and_utc().timestamp_micros())
+    Some(
+        d.and_hms_micro_opt(23, 59, 59, 999_999)?
+            .and_utc()
+            .timestamp_micros(),
+    )
 }
 
 /// Serialises a microsecond time as RFC 3339 (for `#[serde(serialize_with)]`).

@@ -28,16 +28,25 @@ pub fn load(config: &Config) -> anyhow::Result<(Arc<rustls::ServerConfig>, Strin
         .with_context(|| format!("reading {}", cert_path.display()))?
         .collect::<Result<_, _>>()
         .with_context(|| format!("parsing {}", cert_path.display()))?;
-    let leaf = certs.first().context("certificate file has no certificate")?;
+    let leaf = certs
+        .first()
+        .context("certificate file has no certificate")?;
     let fingerprint = evidence_protocol::Digest::of(leaf).to_hex();
-    let key = PrivateKeyDer::from_pem_file(&key_path).with_context(|| format!("reading {}", key_path.display()))?;
-    let mut tls = rustls::ServerConfig::builder().with_no_client_auth().with_single_cert(certs, key)?;
+    let key = PrivateKeyDer::from_pem_file(&key_path)
+        .with_context(|| format!("reading {}", key_path.display()))?;
+    let mut tls = rustls::ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)?;
     tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok((Arc::new(tls), fingerprint))
 }
 
 fn generate(cert: &Path, key: &Path, extra: &[String]) -> anyhow::Result<()> {
-    let mut names = vec!["localhost".to_string(), "127.0.0.1".to_string(), "::1".to_string()];
+    let mut names = vec![
+        "localhost".to_string(),
+        "127.0.0.1".to_string(),
+        "::1".to_string(),
+    ];
     if let Ok(h) = std::fs::read_to_string("/etc/hostname") {
         if !h.trim().is_empty() {
             names.push(h.trim().to_string());

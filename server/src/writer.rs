@@ -59,7 +59,9 @@ fn commit(state: &AppState, mut jobs: Vec<Job>) {
     let (version, policy) = state.policy();
     for job in &mut jobs {
         if job.policy_version != version {
-            if let (Some(facts), AppendContent::Full { findings, .. }) = (&job.facts, &mut job.item.content) {
+            if let (Some(facts), AppendContent::Full { findings, .. }) =
+                (&job.facts, &mut job.item.content)
+            {
                 *findings = evaluate(facts, &policy.checks);
             }
         }
@@ -70,10 +72,12 @@ fn commit(state: &AppState, mut jobs: Vec<Job>) {
         // One bad item must not sink the others: retry one by one.
         Err(_) if items.len() > 1 => items
             .iter()
-            .map(|item| match state.store.append_reports(std::slice::from_ref(item)) {
-                Ok(mut r) => Ok(r.remove(0)),
-                Err(e) => Err(e.to_string()),
-            })
+            .map(
+                |item| match state.store.append_reports(std::slice::from_ref(item)) {
+                    Ok(mut r) => Ok(r.remove(0)),
+                    Err(e) => Err(e.to_string()),
+                },
+            )
             .collect(),
         Err(e) => vec![Err(e.to_string())],
     };
@@ -85,12 +89,14 @@ fn commit(state: &AppState, mut jobs: Vec<Job>) {
                 if a.duplicate {
                     continue;
                 }
-                let host = fleet.entry(item.host_id.clone()).or_insert_with(|| HostState {
-                    hostname: item.host_id.as_str().into(),
-                    last_seen: None,
-                    revoked: false,
-                    findings: Box::new([]),
-                });
+                let host = fleet
+                    .entry(item.host_id.clone())
+                    .or_insert_with(|| HostState {
+                        hostname: item.host_id.as_str().into(),
+                        last_seen: None,
+                        revoked: false,
+                        findings: Box::new([]),
+                    });
                 host.last_seen = Some(a.received_at);
                 if let AppendContent::Full { findings, .. } = &item.content {
                     host.set_findings(findings, &state.index);

@@ -18,18 +18,30 @@ use crate::policy::OrgPolicy;
 use crate::state::AppState;
 use crate::store::{FindingsUpdate, SecretRecord, TokenRecord};
 
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, ApiErr> + Send + 'static) -> Result<T, ApiErr> {
-    tokio::task::spawn_blocking(f).await.map_err(ApiErr::internal)?
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiErr> + Send + 'static,
+) -> Result<T, ApiErr> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(ApiErr::internal)?
 }
 
-async fn json_body<T: serde::de::DeserializeOwned>(state: &AppState, headers: &HeaderMap, body: Body, what: &str) -> Result<T, ApiErr> {
+async fn json_body<T: serde::de::DeserializeOwned>(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Body,
+    what: &str,
+) -> Result<T, ApiErr> {
     let bytes = read_json_body(state, headers, body).await?;
     serde_json::from_slice(&bytes).map_err(|e| json_error(what, &e))
 }
 
 fn check_note(field: &str, s: &str) -> Result<(), ApiErr> {
     if s.len() > 256 || s.chars().any(char::is_control) {
-        return Err(ApiErr::unprocessable("invalid_field", format!("{field} must be at most 256 bytes without control characters")));
+        return Err(ApiErr::unprocessable(
+            "invalid_field",
+            format!("{field} must be at most 256 bytes without control characters"),
+        ));
     }
     Ok(())
 }
@@ -46,30 +58,60 @@ pub struct NewSecret {
     note: String,
 }
 
-pub async fn create_secret(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> Result<(StatusCode, Json<Value>), ApiErr> {
+pub async fn create_secret(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<(StatusCode, Json<Value>), ApiErr> {
     require(&state, &headers, Role::Admin)?;
     let req: NewSecret = json_body(&state, &headers, body, "secret request").await?;
     check_note("note", &req.note)?;
     let life = req.expires_in_secs.unwrap_or(86_400);
     if life == 0 || life > 366 * 86_400 {
-        return Err(ApiErr::unprocessable("invalid_field", "expires_in_secs must be 1 to 31622400"));
+        return Err(ApiErr::unprocessable(
+            "invalid_field",
+            "expires_in_secs must be 1 to 31622400",
+        ));
     }
     let cred = auth::generate("ens");
     let now = crate::time::now_us();
-    let rec = SecretRecord { id: cred.id.clone(), hash: cred.hash, created_at: now, expires_at: now + life as i64 * 1_000_000, single_use: req.single_use, uses: 0, revoked_at: None, note: req.note };
+    let rec = SecretRecord {
+        id: cred.id.clone(),
+        hash: cred.hash,
+        created_at: now,
+        expires_at: now + life as i64 * 1_000_000,
+        single_use: req.single_use,
+        uses: 0,
+        revoked_at: None,
+        note: req.note,
+    };
     let s = state.clone();
     let r = rec.clone();
     blocking(move || Ok(s.store.create_secret(&r)?)).await?;
-    Ok((StatusCode::CREATED, Json(json!({ "id": rec.id, "secret": cred.value, "expires_at": crate::time::fmt(rec.expires_at), "single_use": rec.single_use }))))
+    Ok((
+        StatusCode::CREATED,
+        Json(
+            json!({ "id": rec.id, "secret": cred.value, "expires_at": crate::time::fmt(rec.expires_at), "single_use": rec.single_use }),
+        ),
+    ))
 }
 
-pub async fn list_secrets(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Result<Json<Value>, ApiErr> {
+pub async fn list_secrets(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiErr> {
     require(&state, &headers, Role::Admin)?;
     let s = state.clone();
-    Ok(Json(json!({ "secrets": blocking(move || Ok(s.store.secrets()?)).await? })))
+    Ok(Json(
+        json!({ "secrets": blocking(move || Ok(s.store.secrets()?)).await? }),
+    ))
 }
 
-pub async fn revoke_secret(State(state): State<Arc<AppState>>, headers: HeaderMap, Path(id): Path<String>) -> Result<StatusCode, ApiErr> {
+pub async fn revoke_secret(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiErr> {
     require(&state, &headers, Role::Admin)?;
     let s = state.clone();
     if blocking(move || Ok(s.store.revoke_secret(&id, crate::time::now_us())?)).await? {
@@ -87,15 +129,29 @@ pub struct NewToken {
     name: String,
 }
 
-pub async fn create_token(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> Result<(StatusCode, Json<Value>), ApiErr> {
+pub async fn create_token(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<(StatusCode, Json<Value>), ApiErr> {
     require(&state, &headers, Role::Admin)?;
     let req: NewToken = json_body(&state, &headers, body, "token request").await?;
     check_note("name", &req.name)?;
     if Role::parse(&req.role).is_none() {
-        return Err(ApiErr::unprocessable("invalid_field", "role must be admin or reader"));
+        return Err(ApiErr::unprocessable(
+            "invalid_field",
+            "role must be admin or reader",
+        ));
     }
     let cred = auth::generate("evt");
-    let rec = TokenRecord { id: cred.id.clone(), hash: cred.hash, role: req.role, name: req.name, created_at: crate::time::now_us(), revoked_at: None };
+    let rec = TokenRecord {
+        id: cred.id.clone(),
+        hash: cred.hash,
+        role: req.role,
+        name: req.name,
+        created_at: crate::time::now_us(),
+        revoked_at: None,
+    };
     let s = state.clone();
     let r = rec.clone();
     blocking(move || {
@@ -103,16 +159,28 @@ pub async fn create_token(State(state): State<Arc<AppState>>, headers: HeaderMap
         Ok(s.reload_credentials()?)
     })
     .await?;
-    Ok((StatusCode::CREATED, Json(json!({ "id": rec.id, "token": cred.value, "role": rec.role }))))
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "id": rec.id, "token": cred.value, "role": rec.role })),
+    ))
 }
 
-pub async fn list_tokens(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Result<Json<Value>, ApiErr> {
+pub async fn list_tokens(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiErr> {
     require(&state, &headers, Role::Admin)?;
     let s = state.clone();
-    Ok(Json(json!({ "tokens": blocking(move || Ok(s.store.tokens()?)).await? })))
+    Ok(Json(
+        json!({ "tokens": blocking(move || Ok(s.store.tokens()?)).await? }),
+    ))
 }
 
-pub async fn revoke_token(State(state): State<Arc<AppState>>, headers: HeaderMap, Path(id): Path<String>) -> Result<StatusCode, ApiErr> {
+pub async fn revoke_token(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiErr> {
     require(&state, &headers, Role::Admin)?;
     let s = state.clone();
     let found = blocking(move || {
@@ -121,16 +189,27 @@ pub async fn revoke_token(State(state): State<Arc<AppState>>, headers: HeaderMap
         Ok(found)
     })
     .await?;
-    if found { Ok(StatusCode::NO_CONTENT) } else { Err(ApiErr::not_found("no such token")) }
+    if found {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiErr::not_found("no such token"))
+    }
 }
 
-pub async fn get_policy(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Result<Json<OrgPolicy>, ApiErr> {
+pub async fn get_policy(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+) -> Result<Json<OrgPolicy>, ApiErr> {
     require(&state, &headers, Role::Reader)?;
     Ok(Json((*state.policy().1).clone()))
 }
 
 /// Replaces the policy and re-evaluates every host's latest stored facts under it.
-pub async fn put_policy(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> Result<Json<Value>, ApiErr> {
+pub async fn put_policy(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<Value>, ApiErr> {
     require(&state, &headers, Role::Admin)?;
     let bytes = read_json_body(&state, &headers, body).await?;
     let policy = OrgPolicy::from_json(&bytes).map_err(|e| match e {
@@ -147,7 +226,10 @@ pub async fn put_policy(State(state): State<Arc<AppState>>, headers: HeaderMap, 
 
 pub fn reevaluate(state: &AppState, policy: OrgPolicy) -> Result<usize, ApiErr> {
     let now = crate::time::now_us();
-    state.store.set_policy(&serde_json::to_string(&policy).map_err(ApiErr::internal)?, now)?;
+    state.store.set_policy(
+        &serde_json::to_string(&policy).map_err(ApiErr::internal)?,
+        now,
+    )?;
     let policy = Arc::new(policy);
     {
         let mut p = state.policy.write().expect("policy lock");
@@ -155,8 +237,12 @@ pub fn reevaluate(state: &AppState, policy: OrgPolicy) -> Result<usize, ApiErr> 
     }
     let mut updates = Vec::new();
     for (host_id, facts_json) in state.store.latest_facts()? {
-        let facts: evidence_protocol::Facts = serde_json::from_str(&facts_json).map_err(ApiErr::internal)?;
-        updates.push(FindingsUpdate { host_id, findings: crate::writer::evaluate(&facts, &policy.checks) });
+        let facts: evidence_protocol::Facts =
+            serde_json::from_str(&facts_json).map_err(ApiErr::internal)?;
+        updates.push(FindingsUpdate {
+            host_id,
+            findings: crate::writer::evaluate(&facts, &policy.checks),
+        });
     }
     state.store.apply_findings(&updates, now)?;
     let mut fleet = state.fleet.hosts.write().expect("fleet lock");
@@ -168,7 +254,11 @@ pub fn reevaluate(state: &AppState, policy: OrgPolicy) -> Result<usize, ApiErr> 
     Ok(updates.len())
 }
 
-pub async fn revoke_host(State(state): State<Arc<AppState>>, headers: HeaderMap, Path(id): Path<String>) -> Result<StatusCode, ApiErr> {
+pub async fn revoke_host(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiErr> {
     require(&state, &headers, Role::Admin)?;
     let s = state.clone();
     let id2 = id.clone();
@@ -193,24 +283,42 @@ pub struct ApproveKey {
     key_id: String,
 }
 
-pub async fn approve_key(State(state): State<Arc<AppState>>, headers: HeaderMap, Path(id): Path<String>, body: Body) -> Result<StatusCode, ApiErr> {
+pub async fn approve_key(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Body,
+) -> Result<StatusCode, ApiErr> {
     require(&state, &headers, Role::Admin)?;
     let req: ApproveKey = json_body(&state, &headers, body, "approval").await?;
     let s = state.clone();
     let found = blocking(move || {
-        let found = s.store.approve_key(&id, &req.key_id, crate::time::now_us())?;
+        let found = s
+            .store
+            .approve_key(&id, &req.key_id, crate::time::now_us())?;
         s.reload_credentials()?;
         Ok(found)
     })
     .await?;
-    if found { Ok(StatusCode::NO_CONTENT) } else { Err(ApiErr::not_found("no pending key with this id for this host")) }
+    if found {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiErr::not_found(
+            "no pending key with this id for this host",
+        ))
+    }
 }
 
-pub async fn verify_log(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Result<Json<Value>, ApiErr> {
+pub async fn verify_log(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiErr> {
     require(&state, &headers, Role::Admin)?;
     let s = state.clone();
-    Ok(Json(match blocking(move || Ok(s.store.verify_log()?)).await? {
-        Ok((entries, head)) => json!({ "ok": true, "entries": entries, "head": head }),
-        Err(b) => json!({ "ok": false, "break": b }),
-    }))
+    Ok(Json(
+        match blocking(move || Ok(s.store.verify_log()?)).await? {
+            Ok((entries, head)) => json!({ "ok": true, "entries": entries, "head": head }),
+            Err(b) => json!({ "ok": false, "break": b }),
+        },
+    ))
 }

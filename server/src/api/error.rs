@@ -14,7 +14,11 @@ pub struct ApiErr {
 
 impl ApiErr {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into() }
+        Self {
+            status,
+            code,
+            message: message.into(),
+        }
     }
     pub fn bad_request(code: &'static str, m: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, code, m)
@@ -27,7 +31,11 @@ impl ApiErr {
     }
     pub fn internal(m: impl std::fmt::Display) -> Self {
         tracing::error!("internal error: {m}");
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error; see the server log")
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal error; see the server log",
+        )
     }
 }
 
@@ -39,7 +47,14 @@ impl From<crate::store::StoreError> for ApiErr {
 
 impl IntoResponse for ApiErr {
     fn into_response(self) -> Response {
-        (self.status, Json(ApiError { error: self.code.to_string(), message: self.message })).into_response()
+        (
+            self.status,
+            Json(ApiError {
+                error: self.code.to_string(),
+                message: self.message,
+            }),
+        )
+            .into_response()
     }
 }
 
@@ -48,7 +63,12 @@ impl IntoResponse for ApiErr {
 pub fn json_error(what: &str, e: &serde_json::Error) -> ApiErr {
     use serde_json::error::Category;
     match e.classify() {
-        Category::Syntax | Category::Eof | Category::Io => ApiErr::bad_request("malformed_json", format!("{what} is not valid JSON: {e}")),
-        Category::Data => ApiErr::unprocessable("schema_mismatch", format!("{what} does not match the schema: {e}")),
+        Category::Syntax | Category::Eof | Category::Io => {
+            ApiErr::bad_request("malformed_json", format!("{what} is not valid JSON: {e}"))
+        }
+        Category::Data => ApiErr::unprocessable(
+            "schema_mismatch",
+            format!("{what} does not match the schema: {e}"),
+        ),
     }
 }

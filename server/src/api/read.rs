@@ -18,15 +18,22 @@ use crate::policy::OrgPolicy;
 use crate::state::AppState;
 use crate::status::{self, HostState, Snapshot};
 
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, ApiErr> + Send + 'static) -> Result<T, ApiErr> {
-    tokio::task::spawn_blocking(f).await.map_err(ApiErr::internal)?
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiErr> + Send + 'static,
+) -> Result<T, ApiErr> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(ApiErr::internal)?
 }
 
 fn is_stale(state: &AppState, last_seen: Option<i64>, at: i64) -> bool {
     last_seen.is_none_or(|s| at - s > state.config.stale_after_us())
 }
 
-pub async fn hosts(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Result<Json<Value>, ApiErr> {
+pub async fn hosts(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiErr> {
     require(&state, &headers, Role::Reader)?;
     let s = state.clone();
     let hosts = blocking(move || Ok(s.store.hosts()?)).await?;
@@ -42,11 +49,17 @@ pub async fn hosts(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Re
     Ok(Json(json!({ "hosts": list })))
 }
 
-pub async fn host(State(state): State<Arc<AppState>>, headers: HeaderMap, Path(id): Path<String>) -> Result<Json<Value>, ApiErr> {
+pub async fn host(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiErr> {
     require(&state, &headers, Role::Reader)?;
     let s = state.clone();
     let id2 = id.clone();
-    let detail = blocking(move || Ok(s.store.host(&id2)?)).await?.ok_or_else(|| ApiErr::not_found("no such host"))?;
+    let detail = blocking(move || Ok(s.store.host(&id2)?))
+        .await?
+        .ok_or_else(|| ApiErr::not_found("no such host"))?;
     let now = crate::time::now_us();
     let (_, policy) = state.policy();
     let controls = state
@@ -55,7 +68,9 @@ pub async fn host(State(state): State<Arc<AppState>>, headers: HeaderMap, Path(i
         .read()
         .expect("fleet lock")
         .get(&id)
-        .map(|h| status::host_control_map(h, &state.index, &policy, now, state.config.stale_after_us()))
+        .map(|h| {
+            status::host_control_map(h, &state.index, &policy, now, state.config.stale_after_us())
+        })
         .unwrap_or_default();
     let findings: Vec<Value> = detail
         .findings
@@ -89,7 +104,10 @@ fn checks_by_control() -> BTreeMap<String, Vec<Value>> {
     out
 }
 
-pub async fn controls(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Result<Json<Value>, ApiErr> {
+pub async fn controls(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiErr> {
     require(&state, &headers, Role::Reader)?;
     let checks = checks_by_control();
     let list: Vec<Value> = evidence_controls::catalog::controls()
@@ -102,20 +120,32 @@ pub async fn controls(State(state): State<Arc<AppState>>, headers: HeaderMap) ->
             })
         })
         .collect();
-    Ok(Json(json!({ "frameworks": evidence_controls::catalog::frameworks(), "controls": list })))
+    Ok(Json(
+        json!({ "frameworks": evidence_controls::catalog::frameworks(), "controls": list }),
+    ))
 }
 
-pub async fn control(State(state): State<Arc<AppState>>, headers: HeaderMap, Path(id): Path<String>) -> Result<Json<Value>, ApiErr> {
+pub async fn control(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiErr> {
     require(&state, &headers, Role::Reader)?;
-    let c = evidence_controls::catalog::control(&id).ok_or_else(|| ApiErr::not_found("no such control"))?;
+    let c = evidence_controls::catalog::control(&id)
+        .ok_or_else(|| ApiErr::not_found("no such control"))?;
     let checks = checks_by_control().remove(&id).unwrap_or_default();
-    let check_ids: Vec<String> = checks.iter().filter_map(|v| v["check"].as_str().map(String::from)).collect();
+    let check_ids: Vec<String> = checks
+        .iter()
+        .filter_map(|v| v["check"].as_str().map(String::from))
+        .collect();
     let s = state.clone();
     let findings = blocking(move || Ok(s.store.findings_for_checks(&check_ids)?)).await?;
     let snap = current_snapshot(&state, usize::MAX);
     let entry = snap.controls.into_iter().find(|e| e.control == id);
-    let failing_ids: std::collections::HashSet<String> =
-        entry.as_ref().map(|e| e.failing_hosts.iter().map(|h| h.host_id.clone()).collect()).unwrap_or_default();
+    let failing_ids: std::collections::HashSet<String> = entry
+        .as_ref()
+        .map(|e| e.failing_hosts.iter().map(|h| h.host_id.clone()).collect())
+        .unwrap_or_default();
     let mut evidence: BTreeMap<String, Vec<Value>> = BTreeMap::new();
     for f in findings.iter().filter(|f| failing_ids.contains(&f.host_id)) {
         evidence.entry(f.host_id.clone()).or_default().push(json!({
@@ -128,8 +158,10 @@ pub async fn control(State(state): State<Arc<AppState>>, headers: HeaderMap, Pat
         .map(|e| {
             e.failing_hosts
                 .iter()
-                .map(|h| json!({"host_id": h.host_id, "hostname": h.hostname, "reason": h.reason,
-                                "findings": evidence.get(&h.host_id).cloned().unwrap_or_default()}))
+                .map(|h| {
+                    json!({"host_id": h.host_id, "hostname": h.hostname, "reason": h.reason,
+                                "findings": evidence.get(&h.host_id).cloned().unwrap_or_default()})
+                })
                 .collect()
         })
         .unwrap_or_default();
@@ -154,17 +186,32 @@ pub struct SnapshotQuery {
 pub fn current_snapshot(state: &AppState, limit: usize) -> Snapshot {
     let (_, policy) = state.policy();
     let hosts = state.fleet.hosts.read().expect("fleet lock");
-    status::snapshot(hosts.iter().map(|(k, v)| (k.as_str(), v)), &state.index, &policy, crate::time::now_us(), state.config.stale_after_us(), limit)
+    status::snapshot(
+        hosts.iter().map(|(k, v)| (k.as_str(), v)),
+        &state.index,
+        &policy,
+        crate::time::now_us(),
+        state.config.stale_after_us(),
+        limit,
+    )
 }
 
-pub async fn snapshot(State(state): State<Arc<AppState>>, headers: HeaderMap, Query(q): Query<SnapshotQuery>) -> Result<Json<Snapshot>, ApiErr> {
+pub async fn snapshot(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Query(q): Query<SnapshotQuery>,
+) -> Result<Json<Snapshot>, ApiErr> {
     require(&state, &headers, Role::Reader)?;
     let limit = q.limit.unwrap_or(100);
     let Some(at) = q.at else {
         let s = state.clone();
-        return Ok(Json(blocking(move || Ok(current_snapshot(&s, limit))).await?));
+        return Ok(Json(
+            blocking(move || Ok(current_snapshot(&s, limit))).await?,
+        ));
     };
-    let at = crate::time::parse_at(&at).ok_or_else(|| ApiErr::bad_request("bad_time", "at must be an RFC 3339 time or YYYY-MM-DD"))?;
+    let at = crate::time::parse_at(&at).ok_or_else(|| {
+        ApiErr::bad_request("bad_time", "at must be an RFC 3339 time or YYYY-MM-DD")
+    })?;
     let s = state.clone();
     let snap = blocking(move || {
         let policy = match s.store.policy_at(at)? {
@@ -172,16 +219,32 @@ pub async fn snapshot(State(state): State<Arc<AppState>>, headers: HeaderMap, Qu
             None => OrgPolicy::default(),
         };
         let hosts = s.store.fleet_at(at)?;
-        let states: Vec<(String, HostState)> = hosts.iter().map(|h| (h.host_id.clone(), HostState::from_store(h, &s.index))).collect();
-        Ok(status::snapshot(states.iter().map(|(k, v)| (k.as_str(), v)), &s.index, &policy, at, s.config.stale_after_us(), limit))
+        let states: Vec<(String, HostState)> = hosts
+            .iter()
+            .map(|h| (h.host_id.clone(), HostState::from_store(h, &s.index)))
+            .collect();
+        Ok(status::snapshot(
+            states.iter().map(|(k, v)| (k.as_str(), v)),
+            &s.index,
+            &policy,
+            at,
+            s.config.stale_after_us(),
+            limit,
+        ))
     })
     .await?;
     Ok(Json(snap))
 }
 
-pub async fn report(State(state): State<Arc<AppState>>, headers: HeaderMap, Path(index): Path<u64>) -> Result<Response, ApiErr> {
+pub async fn report(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(index): Path<u64>,
+) -> Result<Response, ApiErr> {
     require(&state, &headers, Role::Reader)?;
     let s = state.clone();
-    let bytes = blocking(move || Ok(s.store.report_bytes(index)?)).await?.ok_or_else(|| ApiErr::not_found("no such log entry"))?;
+    let bytes = blocking(move || Ok(s.store.report_bytes(index)?))
+        .await?
+        .ok_or_else(|| ApiErr::not_found("no such log entry"))?;
     Ok(([("content-type", "application/json")], bytes).into_response())
 }

@@ -58,7 +58,10 @@ pub trait Store: Send + Sync + 'static {
     /// Appends a batch of verified reports in ONE transaction (group commit), applying the
     /// replay and chain rules per item in order. Returns one result per item; an `Err` item
     /// changed nothing. Nothing is visible (nor acknowledged) before the commit.
-    fn append_reports(&self, batch: &[AppendItem]) -> StoreResult<Vec<Result<Appended, AppendRefusal>>>;
+    fn append_reports(
+        &self,
+        batch: &[AppendItem],
+    ) -> StoreResult<Vec<Result<Appended, AppendRefusal>>>;
     /// Replaces hosts' current findings after a policy change (transitions at `at`).
     fn apply_findings(&self, updates: &[FindingsUpdate], at: i64) -> StoreResult<()>;
 

@@ -41,7 +41,11 @@ impl SqliteStore {
     pub fn open(path: &Path) -> StoreResult<Self> {
         let mut conn = Self::connect(path)?;
         migrate(&mut conn)?;
-        Ok(Self { writer: Mutex::new(conn), readers: Mutex::new(Vec::new()), path: path.to_path_buf() })
+        Ok(Self {
+            writer: Mutex::new(conn),
+            readers: Mutex::new(Vec::new()),
+            path: path.to_path_buf(),
+        })
     }
 
     fn connect(path: &Path) -> StoreResult<Connection> {
@@ -55,7 +59,10 @@ impl SqliteStore {
     }
 
     /// Runs `f` on a pooled read connection.
-    pub(super) fn read<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> StoreResult<T> {
+    pub(super) fn read<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> StoreResult<T> {
         let conn = self.readers.lock().expect("pool lock").pop();
         let conn = match conn {
             Some(c) => c,
@@ -71,7 +78,9 @@ impl SqliteStore {
 
     fn write<T>(&self, f: impl FnOnce(&Transaction) -> StoreResult<T>) -> StoreResult<T> {
         let mut conn = self.writer.lock().expect("writer lock");
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(db)?;
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(db)?;
         let out = f(&tx)?;
         tx.commit().map_err(db)?;
         Ok(out)
@@ -79,15 +88,24 @@ impl SqliteStore {
 }
 
 fn migrate(conn: &mut Connection) -> StoreResult<()> {
-    conn.execute_batch("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)").map_err(db)?;
+    conn.execute_batch("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+        .map_err(db)?;
     let current: i64 = conn
-        .query_row("SELECT COALESCE(MAX(version), 0) FROM schema_version", [], |r| r.get(0))
+        .query_row(
+            "SELECT COALESCE(MAX(version), 0) FROM schema_version",
+            [],
+            |r| r.get(0),
+        )
         .map_err(db)?;
     for (version, sql) in MIGRATIONS {
         if *version > current {
             let tx = conn.transaction().map_err(db)?;
             tx.execute_batch(sql).map_err(db)?;
-            tx.execute("INSERT INTO schema_version (version) VALUES (?1)", [version]).map_err(db)?;
+            tx.execute(
+                "INSERT INTO schema_version (version) VALUES (?1)",
+                [version],
+            )
+            .map_err(db)?;
             tx.commit().map_err(db)?;
         }
     }
@@ -225,14 +243,26 @@ impl Store for SqliteStore {
     fn approve_key(&self, host_id: &str, key_id: &str, _now: i64) -> StoreResult<bool> {
         self.write(|tx| {
             let pending: Option<String> = tx
-                .query_row("SELECT state FROM host_keys WHERE key_id = ?1 AND host_id = ?2", params![key_id, host_id], |r| r.get(0))
+                .query_row(
+                    "SELECT state FROM host_keys WHERE key_id = ?1 AND host_id = ?2",
+                    params![key_id, host_id],
+                    |r| r.get(0),
+                )
                 .optional()
                 .map_err(db)?;
             if pending.as_deref() != Some("pending") {
                 return Ok(false);
             }
-            tx.execute("UPDATE host_keys SET state = 'retired' WHERE host_id = ?1 AND state = 'active'", [host_id]).map_err(db)?;
-            tx.execute("UPDATE host_keys SET state = 'active' WHERE key_id = ?1", [key_id]).map_err(db)?;
+            tx.execute(
+                "UPDATE host_keys SET state = 'retired' WHERE host_id = ?1 AND state = 'active'",
+                [host_id],
+            )
+            .map_err(db)?;
+            tx.execute(
+                "UPDATE host_keys SET state = 'active' WHERE key_id = ?1",
+                [key_id],
+            )
+            .map_err(db)?;
             Ok(true)
         })
     }
@@ -240,7 +270,10 @@ impl Store for SqliteStore {
     fn revoke_host(&self, host_id: &str, now: i64) -> StoreResult<bool> {
         self.write(|tx| {
             let n = tx
-                .execute("UPDATE hosts SET revoked_at = COALESCE(revoked_at, ?2) WHERE host_id = ?1", params![host_id, now])
+                .execute(
+                    "UPDATE hosts SET revoked_at = COALESCE(revoked_at, ?2) WHERE host_id = ?1",
+                    params![host_id, now],
+                )
                 .map_err(db)?;
             Ok(n == 1)
         })
@@ -258,7 +291,13 @@ impl Store for SqliteStore {
     }
 
     fn secrets(&self) -> StoreResult<Vec<SecretRecord>> {
-        self.read(|c| c.prepare(&format!("SELECT {SECRET_COLS} FROM enrollment_secrets ORDER BY created_at, id"))?.query_map([], secret_row)?.collect())
+        self.read(|c| {
+            c.prepare(&format!(
+                "SELECT {SECRET_COLS} FROM enrollment_secrets ORDER BY created_at, id"
+            ))?
+            .query_map([], secret_row)?
+            .collect()
+        })
     }
 
     fn revoke_secret(&self, id: &str, now: i64) -> StoreResult<bool> {
@@ -301,11 +340,20 @@ impl Store for SqliteStore {
 
     fn revoke_token(&self, id: &str, now: i64) -> StoreResult<bool> {
         self.write(|tx| {
-            Ok(tx.execute("UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, ?2) WHERE id = ?1", params![id, now]).map_err(db)? == 1)
+            Ok(tx
+                .execute(
+                    "UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, ?2) WHERE id = ?1",
+                    params![id, now],
+                )
+                .map_err(db)?
+                == 1)
         })
     }
 
-    fn append_reports(&self, batch: &[AppendItem]) -> StoreResult<Vec<Result<Appended, AppendRefusal>>> {
+    fn append_reports(
+        &self,
+        batch: &[AppendItem],
+    ) -> StoreResult<Vec<Result<Appended, AppendRefusal>>> {
         self.write(|tx| {
             let mut head: (i64, Digest) = tx
                 .query_row("SELECT log_index, chain_hash FROM evidence_log ORDER BY log_index DESC LIMIT 1", [], |r| {
@@ -334,7 +382,13 @@ impl Store for SqliteStore {
     }
 
     fn hosts(&self) -> StoreResult<Vec<HostSummary>> {
-        self.read(|c| c.prepare(&format!("SELECT {HOST_COLS} FROM hosts ORDER BY hostname, host_id"))?.query_map([], host_row)?.collect())
+        self.read(|c| {
+            c.prepare(&format!(
+                "SELECT {HOST_COLS} FROM hosts ORDER BY hostname, host_id"
+            ))?
+            .query_map([], host_row)?
+            .collect()
+        })
     }
 
     fn host(&self, host_id: &str) -> StoreResult<Option<HostDetail>> {
@@ -342,7 +396,11 @@ impl Store for SqliteStore {
     }
 
     fn latest_facts(&self) -> StoreResult<Vec<(String, String)>> {
-        self.read(|c| c.prepare("SELECT host_id, facts FROM latest_facts ORDER BY host_id")?.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect())
+        self.read(|c| {
+            c.prepare("SELECT host_id, facts FROM latest_facts ORDER BY host_id")?
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect()
+        })
     }
 
     fn fleet_at(&self, at: i64) -> StoreResult<Vec<HostFindings>> {
@@ -354,7 +412,14 @@ impl Store for SqliteStore {
     }
 
     fn report_bytes(&self, log_index: u64) -> StoreResult<Option<Vec<u8>>> {
-        self.read(|c| c.query_row("SELECT body FROM evidence_log WHERE log_index = ?1", [log_index as i64], |r| r.get(0)).optional())
+        self.read(|c| {
+            c.query_row(
+                "SELECT body FROM evidence_log WHERE log_index = ?1",
+                [log_index as i64],
+                |r| r.get(0),
+            )
+            .optional()
+        })
     }
 
     fn verify_log(&self) -> StoreResult<Result<(u64, Digest), LogBreak>> {
@@ -363,7 +428,10 @@ impl Store for SqliteStore {
 
     fn counts(&self) -> StoreResult<Counts> {
         self.read(|c| {
-            let n = |sql: &str| c.query_row(sql, [], |r| r.get::<_, i64>(0)).map(|v| v as u64);
+            let n = |sql: &str| {
+                c.query_row(sql, [], |r| r.get::<_, i64>(0))
+                    .map(|v| v as u64)
+            };
             Ok(Counts {
                 hosts: n("SELECT COUNT(*) FROM hosts")?,
                 revoked_hosts: n("SELECT COUNT(*) FROM hosts WHERE revoked_at IS NOT NULL")?,
@@ -376,7 +444,11 @@ impl Store for SqliteStore {
 
     fn set_policy(&self, policy_json: &str, at: i64) -> StoreResult<()> {
         self.write(|tx| {
-            tx.execute("INSERT INTO policy_versions (at, policy) VALUES (?1, ?2)", params![at, policy_json]).map_err(db)?;
+            tx.execute(
+                "INSERT INTO policy_versions (at, policy) VALUES (?1, ?2)",
+                params![at, policy_json],
+            )
+            .map_err(db)?;
             Ok(())
         })
     }

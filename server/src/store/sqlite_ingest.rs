@@ -19,9 +19,13 @@ pub(super) fn apply_host_findings(
     let mut old: std::collections::BTreeMap<String, (String, Option<String>)> = Default::default();
     {
         let mut stmt = tx
-            .prepare_cached("SELECT check_id, status, reason FROM current_findings WHERE host_id = ?1")
+            .prepare_cached(
+                "SELECT check_id, status, reason FROM current_findings WHERE host_id = ?1",
+            )
             .map_err(db)?;
-        let rows = stmt.query_map([host_id], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?)))).map_err(db)?;
+        let rows = stmt
+            .query_map([host_id], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?))))
+            .map_err(db)?;
         for row in rows {
             let (k, v) = row.map_err(db)?;
             old.insert(k, v);
@@ -46,23 +50,42 @@ pub(super) fn apply_host_findings(
         .map_err(db)?;
     for f in findings {
         let status = f.status.as_str();
-        upsert.execute(params![host_id, f.check, status, f.reason, f.evidence, at]).map_err(db)?;
+        upsert
+            .execute(params![host_id, f.check, status, f.reason, f.evidence, at])
+            .map_err(db)?;
         let changed = match old.remove(&f.check) {
             Some((s, r)) => s != status || r != f.reason,
             None => true,
         };
         if changed {
             transition
-                .execute(params![host_id, f.check, status, f.reason, at, log_index.map(|i| i as i64)])
+                .execute(params![
+                    host_id,
+                    f.check,
+                    status,
+                    f.reason,
+                    at,
+                    log_index.map(|i| i as i64)
+                ])
                 .map_err(db)?;
         }
     }
     // Checks that no longer produce a finding (collector not run any more).
     for (check, _) in old {
-        tx.execute("DELETE FROM current_findings WHERE host_id = ?1 AND check_id = ?2", params![host_id, check])
-            .map_err(db)?;
+        tx.execute(
+            "DELETE FROM current_findings WHERE host_id = ?1 AND check_id = ?2",
+            params![host_id, check],
+        )
+        .map_err(db)?;
         transition
-            .execute(params![host_id, check, "absent", Option::<String>::None, at, log_index.map(|i| i as i64)])
+            .execute(params![
+                host_id,
+                check,
+                "absent",
+                Option::<String>::None,
+                at,
+                log_index.map(|i| i as i64)
+            ])
             .map_err(db)?;
     }
     let mut ctl = tx
@@ -80,12 +103,17 @@ pub(super) fn apply_host_findings(
     )
     .map_err(db)?;
     for (control, (status, reason)) in statuses {
-        ctl.execute(params![host_id, control, status, reason, at]).map_err(db)?;
+        ctl.execute(params![host_id, control, status, reason, at])
+            .map_err(db)?;
     }
     Ok(())
 }
 
-pub(super) fn append_one(tx: &Transaction, item: &AppendItem, head: &mut (i64, Digest)) -> StoreResult<Result<Appended, AppendRefusal>> {
+pub(super) fn append_one(
+    tx: &Transaction,
+    item: &AppendItem,
+    head: &mut (i64, Digest),
+) -> StoreResult<Result<Appended, AppendRefusal>> {
     let host: Option<(Option<i64>, i64, Option<Vec<u8>>, Option<Vec<u8>>)> = tx
         .prepare_cached("SELECT revoked_at, last_seq, last_digest, last_full_digest FROM hosts WHERE host_id = ?1")
         .map_err(db)?
@@ -174,7 +202,14 @@ pub(super) fn append_one(tx: &Transaction, item: &AppendItem, head: &mut (i64, D
         gaps.push(("chain_break", detail, 0u64));
     }
     if item.dropped_reports > 0 {
-        gaps.push(("dropped_reports", format!("the agent dropped {} report(s) before seq {}", item.dropped_reports, item.seq), item.dropped_reports));
+        gaps.push((
+            "dropped_reports",
+            format!(
+                "the agent dropped {} report(s) before seq {}",
+                item.dropped_reports, item.seq
+            ),
+            item.dropped_reports,
+        ));
     }
     for (kind, detail, dropped) in &gaps {
         tx.prepare_cached("INSERT INTO gaps (host_id, log_index, kind, detail, dropped, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
@@ -188,9 +223,20 @@ pub(super) fn append_one(tx: &Transaction, item: &AppendItem, head: &mut (i64, D
            last_full_digest = CASE WHEN ?6 THEN ?3 ELSE last_full_digest END WHERE host_id = ?1",
     )
     .map_err(db)?
-    .execute(params![item.host_id, item.seq as i64, item.digest.as_bytes().as_slice(), item.received_at, item.agent_version, is_full])
+    .execute(params![
+        item.host_id,
+        item.seq as i64,
+        item.digest.as_bytes().as_slice(),
+        item.received_at,
+        item.agent_version,
+        is_full
+    ])
     .map_err(db)?;
-    if let AppendContent::Full { facts_json, findings } = &item.content {
+    if let AppendContent::Full {
+        facts_json,
+        findings,
+    } = &item.content
+    {
         tx.prepare_cached(
             "INSERT INTO latest_facts (host_id, log_index, collected_at, facts) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (host_id) DO UPDATE SET log_index = excluded.log_index,

@@ -139,7 +139,10 @@ pub(super) fn fleet_at(s: &SqliteStore, at: i64) -> StoreResult<Vec<HostFindings
     })
 }
 
-pub(super) fn findings_for_checks(s: &SqliteStore, checks: &[String]) -> StoreResult<Vec<StoredFinding>> {
+pub(super) fn findings_for_checks(
+    s: &SqliteStore,
+    checks: &[String],
+) -> StoreResult<Vec<StoredFinding>> {
     let list = serde_json::to_string(checks).unwrap_or_else(|_| "[]".into());
     s.read(|c| {
         c.prepare(
@@ -154,7 +157,9 @@ pub(super) fn findings_for_checks(s: &SqliteStore, checks: &[String]) -> StoreRe
 
 pub(super) fn verify_log(s: &SqliteStore) -> StoreResult<Result<(u64, Digest), LogBreak>> {
     s.read(|c| {
-        let mut stmt = c.prepare("SELECT log_index, digest, chain_hash, body FROM evidence_log ORDER BY log_index")?;
+        let mut stmt = c.prepare(
+            "SELECT log_index, digest, chain_hash, body FROM evidence_log ORDER BY log_index",
+        )?;
         let mut rows = stmt.query([])?;
         let mut head = Digest::ZERO;
         let mut expected: u64 = 0;
@@ -163,9 +168,16 @@ pub(super) fn verify_log(s: &SqliteStore) -> StoreResult<Result<(u64, Digest), L
             let digest: Vec<u8> = r.get(1)?;
             let chain: Vec<u8> = r.get(2)?;
             let body: Vec<u8> = r.get(3)?;
-            let fail = |problem: String| Ok(Err(LogBreak { log_index: index, problem }));
+            let fail = |problem: String| {
+                Ok(Err(LogBreak {
+                    log_index: index,
+                    problem,
+                }))
+            };
             if index != expected {
-                return fail(format!("entry {expected} is missing (next present is {index})"));
+                return fail(format!(
+                    "entry {expected} is missing (next present is {index})"
+                ));
             }
             let actual = Digest::of(&body);
             if digest.as_slice() != actual.as_bytes() {

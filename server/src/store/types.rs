@@ -38,7 +38,9 @@ pub enum EnrollRefusal {
     SecretUsed,
     HostRevoked,
     /// Known host, new key, secret not fresh: the key is recorded as pending approval.
-    KeyChangeNeedsApproval { host_id: String },
+    KeyChangeNeedsApproval {
+        host_id: String,
+    },
     /// The key is already enrolled for another host.
     KeyInUse,
 }
@@ -117,8 +119,13 @@ pub struct AppendItem {
 #[derive(Debug, Clone)]
 pub enum AppendContent {
     /// Facts JSON and the findings computed from them.
-    Full { facts_json: String, findings: Vec<NewFinding> },
-    Attestation { still_holds: Digest },
+    Full {
+        facts_json: String,
+        findings: Vec<NewFinding>,
+    },
+    Attestation {
+        still_holds: Digest,
+    },
 }
 
 /// A finding to store (check id, status, reason, evidence JSON).
