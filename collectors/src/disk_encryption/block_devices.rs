@@ -73,7 +73,8 @@ fn read_one(
     })?;
     let kind = if exists("dm") {
         DeviceKind::DeviceMapper
-    } else if exists("loop") {
+    } else if exists("loop") || is_loop_name(name) {
+        // `loop/` exists only while a file is attached; an idle loopN is still a loop device.
         DeviceKind::Loop
     } else if exists("md") {
         DeviceKind::Md
@@ -134,6 +135,11 @@ fn read_one(
         loop_backing_file,
         header,
     })
+}
+
+fn is_loop_name(name: &str) -> bool {
+    name.strip_prefix("loop")
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// A directory's entries, or none when it does not exist.

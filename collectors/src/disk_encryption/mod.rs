@@ -7,8 +7,14 @@
 //! [`chain`] puts them together. With `--root` other than `/`, the live kernel state is not
 //! applicable (it belongs to the machine running the agent) while the tree's files are read.
 //!
-//! Skipped mounts (see [`mounts`]): pseudo filesystems, tmpfs (RAM), network shares, and overlay
-//! (its writable layer is on another mounted filesystem, which is listed itself).
+//! Decisions: skipped mounts (see [`mounts`]) are pseudo filesystems, tmpfs (RAM), network shares
+//! and overlay (its writable layer is on another mounted filesystem, which is listed itself). A
+//! loop device is followed to the volume holding its backing file; zram without a writeback
+//! device is RAM. A device-mapper device decrypts when its uuid has a `CRYPT-` encryption prefix
+//! (or, without a uuid, when crypttab names it); a LUKS header on a device says what it *could*
+//! decrypt, not that it is in use, so headers are reported but never make a volume encrypted.
+//! Only the primary LUKS2 header is read: a corrupt one is reported even if the secondary copy
+//! would repair it.
 
 pub mod block_devices;
 pub mod chain;

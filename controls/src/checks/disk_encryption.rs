@@ -9,7 +9,9 @@
 
 use std::collections::BTreeMap;
 
-use evidence_protocol::facts::disk_encryption::{Backing, MountedVolume, Protection};
+use evidence_protocol::facts::disk_encryption::{
+    Backing, BlockDevice, HeaderProbe, MountedVolume, Protection,
+};
 use evidence_protocol::facts::DiskEncryptionFacts;
 use evidence_protocol::Observation;
 use serde::{Deserialize, Serialize};
@@ -79,12 +81,28 @@ macro_rules! need {
     };
 }
 
-/// What the evidence shows of one backing: its top device, chain and verdict.
-fn backing_evidence(backing: &Backing) -> Value {
+/// What the evidence shows of one backing: its top device, chain, verdict, and the LUKS headers
+/// found on the devices of its chain (cipher, key size, hash, key slots and their PBKDF).
+fn backing_evidence(backing: &Backing, devices: &[BlockDevice]) -> Value {
+    let luks: Vec<Value> = backing
+        .chain
+        .iter()
+        .filter_map(|link| {
+            let device = devices.iter().find(|d| d.name == link.name)?;
+            match &device.header {
+                HeaderProbe::Luks(header) => Some(json!({ "device": link.name, "header": header })),
+                HeaderProbe::Error { reason } => {
+                    Some(json!({ "device": link.name, "error": reason }))
+                }
+                HeaderProbe::NoLuksHeader => None,
+            }
+        })
+        .collect();
     json!({
         "device": backing.device,
         "chain": backing.chain,
         "protection": backing.protection,
+        "luks_headers": luks,
     })
 }
 
@@ -122,7 +140,8 @@ fn verdict(judged: Vec<(Value, &Protection)>, what: &str, evidence_key: &str) ->
 
 fn root_volume_encrypted(facts: &DiskEncryptionFacts, _policy: &Policy) -> Outcome {
     let mounts = need!(facts.mounts, "mount table");
-    let Some(root) = mounts.volumes.iter().find(|v| v.mount_point == "/") else {
+    // The last "/" in mount order is the one mounted on top, the one in use.
+    let Some(root) = mounts.volumes.iter().rfind(|v| v.mount_point == "/") else {
         return match mounts.skipped.iter().find(|s| s.mount_point == "/") {
             Some(s) => Outcome::not_applicable(format!(
                 "the root filesystem is {} ({:?}), not stored on a local block device",
@@ -131,7 +150,7 @@ fn root_volume_encrypted(facts: &DiskEncryptionFacts, _policy: &Policy) -> Outco
             None => Outcome::error("no root filesystem in the mount table"),
         };
     };
-    let item = volume_evidence(&[root]);
+    let item = volume_evidence(&[root], block_devices(facts));
     verdict(
         vec![(item, &root.backing.protection)],
         "root volume",
@@ -139,13 +158,22 @@ fn root_volume_encrypted(facts: &DiskEncryptionFacts, _policy: &Policy) -> Outco
     )
 }
 
-fn volume_evidence(volumes: &[&MountedVolume]) -> Value {
+/// The block devices, for header details in the evidence (none when they were not observed).
+fn block_devices(facts: &DiskEncryptionFacts) -> &[BlockDevice] {
+    facts
+        .block_devices
+        .observed()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+}
+
+fn volume_evidence(volumes: &[&MountedVolume], devices: &[BlockDevice]) -> Value {
     let first = volumes[0];
     json!({
         "mount_points": volumes.iter().map(|v| v.mount_point.as_str()).collect::<Vec<_>>(),
         "fs_type": first.fs_type,
         "source": first.source,
-        "backing": backing_evidence(&first.backing),
+        "backing": backing_evidence(&first.backing, devices),
     })
 }
 
@@ -155,7 +183,7 @@ fn data_volumes_encrypted(facts: &DiskEncryptionFacts, policy: &Policy) -> Outco
     let root_device = mounts
         .volumes
         .iter()
-        .find(|v| v.mount_point == "/")
+        .rfind(|v| v.mount_point == "/")
         .and_then(|v| v.backing.device.clone());
     let mut exempt = Vec::new();
     // One data volume per device, whatever number of places it is mounted on.
@@ -183,7 +211,12 @@ fn data_volumes_encrypted(facts: &DiskEncryptionFacts, policy: &Policy) -> Outco
     }
     let judged = by_device
         .values()
-        .map(|vols| (volume_evidence(vols), &vols[0].backing.protection))
+        .map(|vols| {
+            (
+                volume_evidence(vols, block_devices(facts)),
+                &vols[0].backing.protection,
+            )
+        })
         .collect();
     let mut outcome = verdict(judged, "data volume(s)", "volumes");
     outcome.evidence["exempt_by_policy"] = json!(exempt);
@@ -200,7 +233,7 @@ fn swap_encrypted(facts: &DiskEncryptionFacts, _policy: &Policy) -> Outcome {
                 "kind": s.kind,
                 "size_kib": s.size_kib,
                 "on_mount": s.on_mount,
-                "backing": backing_evidence(&s.backing),
+                "backing": backing_evidence(&s.backing, block_devices(facts)),
             });
             (item, &s.backing.protection)
         })

@@ -225,3 +225,45 @@ fn policy_defaults_and_unknown_keys() {
     );
     assert!(Policy::from_toml("[disk_encryption]\nallowed_mounts = []\n").is_err());
 }
+
+#[test]
+fn root_evidence_carries_the_luks_header_found_in_its_chain() {
+    use evidence_protocol::facts::disk_encryption::{BlockDevice, HeaderProbe, LuksHeader};
+    let mut root = volume("/", "dm-1", "ext4", encrypted());
+    root.backing.chain.push(ChainLink {
+        depth: 1,
+        name: "vda3".into(),
+        kind: DeviceKind::Partition,
+        crypt: None,
+    });
+    let mut f = facts(vec![root], vec![]);
+    let header = LuksHeader {
+        version: 2,
+        uuid: "e932f034-091b-42bd-b6fa-0724996e7577".into(),
+        label: None,
+        cipher: "aes".into(),
+        cipher_mode: "xts-plain64".into(),
+        key_bits: Some(512),
+        hash: "sha256".into(),
+        keyslots: vec![],
+    };
+    f.block_devices = Observation::Observed(vec![BlockDevice {
+        name: "vda3".into(),
+        major_minor: "254:3".into(),
+        kind: DeviceKind::Partition,
+        size_bytes: 1 << 30,
+        lower: vec!["vda".into()],
+        holders: vec!["dm-0".into()],
+        dm_name: None,
+        dm_uuid: None,
+        crypt: None,
+        loop_backing_file: None,
+        header: HeaderProbe::Luks(header),
+    }]);
+    let outcome = root_volume_encrypted(&f, &Policy::default());
+    assert_eq!(outcome.status, Status::Pass);
+    let luks = &outcome.evidence["root"][0]["backing"]["luks_headers"][0];
+    assert_eq!(luks["device"], "vda3");
+    assert_eq!(luks["header"]["cipher_mode"], "xts-plain64");
+    assert_eq!(luks["header"]["key_bits"], 512);
+}
