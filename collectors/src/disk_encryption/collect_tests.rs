@@ -123,7 +123,12 @@ fn locked_and_corrupt_luks_devices_are_listed() {
     };
     assert!(reason.contains("checksum"), "{reason}");
     assert!(find("vdd").crypt.is_none());
-    assert!(matches!(&find("vda3").header, HeaderProbe::Luks(h) if h.version == 2));
+    let HeaderProbe::Luks(vda3) = &find("vda3").header else {
+        panic!("vda3 holds the LUKS2 header dm-0 was opened from");
+    };
+    // cryptsetup names the mapping after the header: CRYPT-LUKS2-<uuid without dashes>-<name>.
+    let dm_uuid = find("dm-0").dm_uuid.clone().unwrap();
+    assert!(dm_uuid.contains(&vda3.uuid.replace('-', "")), "{dm_uuid}");
     assert_eq!(find("loop1").header, HeaderProbe::NoLuksHeader);
 }
 

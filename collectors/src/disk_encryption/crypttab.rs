@@ -93,7 +93,7 @@ mod tests {
         assert_eq!(names, vec!["vda3_crypt", "swap_plain", "vdc_data"]);
         assert_eq!(
             entries[0].device,
-            "UUID=3ab5dda2-adf1-4319-8849-c8f1b893528a"
+            "UUID=e932f034-091b-42bd-b6fa-0724996e7577"
         );
         assert_eq!(entries[0].key_file, None);
         assert_eq!(entries[0].options, vec!["luks", "discard"]);
