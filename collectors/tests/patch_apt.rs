@@ -258,6 +258,22 @@ fn constructed_tree(root: &Path) -> Vec<String> {
         );
     }
     std::fs::write(root.join("etc/apt/sources.list.d/fake.list"), sources).unwrap();
+    // A list left behind by a removed source: apt ignores it, and so must we.
+    std::fs::write(
+        lists.join("stale.invalid_debian_dists_gone_Release"),
+        "Origin: Stale\nSuite: gone\nCodename: gone\n",
+    )
+    .unwrap();
+    std::fs::write(
+        lists.join("stale.invalid_debian_dists_gone_main_binary-amd64_Packages"),
+        "Package: evidence-fake-na\nVersion: 9.0-1\nArchitecture: amd64\n\n",
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("etc/apt/sources.list.d/gone.list.disabled"),
+        "deb http://stale.invalid/debian gone main\n",
+    )
+    .unwrap();
     std::fs::write(
         root.join("etc/apt/preferences.d/fake"),
         "Package: evidence-fake-pinned\nPin: release n=na\nPin-Priority: 600\n",

@@ -223,7 +223,13 @@ fn small_tree(tool: &str, index: &[u8], status: &[u8]) -> tempfile::TempDir {
     let lists = dir.path().join("var/lib/apt/lists");
     std::fs::create_dir_all(&lists).unwrap();
     std::fs::create_dir_all(dir.path().join("var/lib/dpkg")).unwrap();
+    std::fs::create_dir_all(dir.path().join("etc/apt")).unwrap();
     std::fs::write(dir.path().join("var/lib/dpkg/status"), status).unwrap();
+    std::fs::write(
+        dir.path().join("etc/apt/sources.list"),
+        "deb http://deb.debian.org/debian-security bookworm-security main\n",
+    )
+    .unwrap();
     let prefix = "deb.debian.org_debian-security_dists_bookworm-security_";
     std::fs::write(lists.join(format!("{prefix}InRelease")), INRELEASE).unwrap();
     std::fs::write(

@@ -13,6 +13,7 @@ use super::apt_conf::{self, AptConf};
 use super::apt_indexes::{self, Compression};
 use super::apt_policy::{self, Offer, PackageFile, Policy};
 use super::apt_release::{self, Release};
+use super::apt_sources::{self, Source};
 use super::dpkg_status::DpkgStatus;
 use super::{deb_version, kernel, newest_mtime, unattended};
 use crate::Host;
@@ -66,6 +67,44 @@ fn read_pins(host: &Host) -> Result<Vec<apt_policy::Pin>, String> {
     Ok(pins)
 }
 
+/// apt's `deb` sources: `/etc/apt/sources.list` and `sources.list.d/*.list` / `*.sources`.
+fn read_sources(host: &Host) -> Result<Vec<Source>, String> {
+    let mut files = vec!["/etc/apt/sources.list".to_string()];
+    match host.read_dir("/etc/apt/sources.list.d") {
+        Ok(names) => files.extend(
+            names
+                .into_iter()
+                .filter(|n| {
+                    n.contains('.')
+                        && (apt_conf::apt_reads_part(n, "list")
+                            || apt_conf::apt_reads_part(n, "sources"))
+                })
+                .map(|n| format!("/etc/apt/sources.list.d/{n}")),
+        ),
+        Err(e) if e.is_not_found() => {}
+        Err(e) => return Err(e.to_string()),
+    }
+    let mut sources = Vec::new();
+    for path in files {
+        let bytes = match host.read(&path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.is_not_found() => continue,
+            Err(e) => return Err(e.to_string()),
+        };
+        if path.ends_with(".sources") {
+            sources.extend(
+                apt_sources::parse_deb822(&bytes)
+                    .map_err(|e| format!("{}: {e}", host.path(&path).display()))?,
+            );
+        } else {
+            sources.extend(apt_sources::parse_one_line(&String::from_utf8_lossy(
+                &bytes,
+            )));
+        }
+    }
+    Ok(sources)
+}
+
 /// Installed packages against apt's indexes: the pending updates.
 pub fn pending(host: &Host, status: &DpkgStatus, conf: &AptConf) -> Result<PendingUpdates, String> {
     let listing = match host.read_dir(LISTS) {
@@ -73,10 +112,19 @@ pub fn pending(host: &Host, status: &DpkgStatus, conf: &AptConf) -> Result<Pendi
         Err(e) if e.is_not_found() => Vec::new(),
         Err(e) => return Err(e.to_string()),
     };
-    let indexes = apt_indexes::index_files(&listing);
+    let sources = read_sources(host)?;
+    if sources.is_empty() {
+        return Err("no apt source is configured (sources.list, sources.list.d): pending updates are unknown".into());
+    }
+    let prefixes: Vec<String> = sources.iter().flat_map(Source::list_prefixes).collect();
+    // apt reads only the lists of configured sources; leftovers of removed ones do not count.
+    let indexes: Vec<_> = apt_indexes::index_files(&listing)
+        .into_iter()
+        .filter(|i| prefixes.iter().any(|p| i.file_name.starts_with(p.as_str())))
+        .collect();
     if indexes.is_empty() {
         return Err(format!(
-            "no apt package index in {}: run apt-get update; pending updates are unknown",
+            "no package index of the configured apt sources in {}: run apt-get update; pending updates are unknown",
             host.path(LISTS).display()
         ));
     }

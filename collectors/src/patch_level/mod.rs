@@ -10,6 +10,7 @@ pub mod apt_conf;
 pub mod apt_indexes;
 pub mod apt_policy;
 pub mod apt_release;
+pub mod apt_sources;
 pub mod control;
 pub mod deb_version;
 pub mod dpkg_host;
