@@ -27,7 +27,7 @@ fn input_priority(table: &str) -> Option<i64> {
     }
 }
 
-/// Modules that restrict packets in ways the model does not track.
+/// Modules that restrict packets in ways the model does not track (kept as textual conditions).
 #[rustfmt::skip]
 const LOOSE_MODULES: &[&str] = &[
     "limit", "hashlimit", "recent", "addrtype", "mark", "connmark", "owner", "pkttype", "length",
@@ -194,7 +194,7 @@ fn parse_rule(line: &str, args: &[String], chains: &BTreeMap<String, Chain>) -> 
                 let proto = normalise_protocol(arg(i));
                 i += 1;
                 if was_negated {
-                    rule.loose += 1;
+                    rule.matches.push(Match::Condition(format!("! -p {proto}")));
                 } else if proto != "all" && proto != "0" {
                     rule.matches.push(Match::Protocol(proto));
                 }
@@ -208,7 +208,8 @@ fn parse_rule(line: &str, args: &[String], chains: &BTreeMap<String, Chain>) -> 
                 let value = arg(i);
                 i += 1;
                 if was_negated {
-                    rule.loose += 1;
+                    rule.matches
+                        .push(Match::Condition(format!("not {what} {value}")));
                 } else {
                     rule.matches
                         .push(Match::Condition(format!("{what} {value}")));
@@ -218,16 +219,21 @@ fn parse_rule(line: &str, args: &[String], chains: &BTreeMap<String, Chain>) -> 
                 let name = arg(i).to_string();
                 i += 1;
                 if was_negated {
-                    rule.loose += 1;
+                    rule.matches.push(Match::Condition(format!("! -i {name}")));
                 } else {
                     rule.matches.push(Match::InInterface(name));
                 }
             }
             "-o" | "--out-interface" => {
+                let neg = if was_negated { "! " } else { "" };
+                rule.matches
+                    .push(Match::Condition(format!("{neg}-o {}", arg(i))));
                 i += 1;
-                rule.loose += 1;
             }
-            "-f" | "--fragment" => rule.loose += 1,
+            "-f" | "--fragment" => {
+                let neg = if was_negated { "! " } else { "" };
+                rule.matches.push(Match::Condition(format!("{neg}-f")));
+            }
             "-m" | "--match" => {
                 module = arg(i).to_string();
                 i += 1;
@@ -273,8 +279,19 @@ fn parse_rule(line: &str, args: &[String], chains: &BTreeMap<String, Chain>) -> 
 
 fn module_option(module: &str, option: &str, values: &[String], negated: bool, rule: &mut Rule) {
     let value = values.first().map(String::as_str).unwrap_or("");
+    // Understood to narrow, in a way the verdict does not model: kept as its text.
+    let as_text = || {
+        let neg = if negated { "! " } else { "" };
+        Match::Condition(
+            format!("-m {module} {neg}{option} {}", values.join(" "))
+                .trim_end()
+                .to_string(),
+        )
+    };
     if negated {
-        rule.loose += 1;
+        if module != "comment" {
+            rule.matches.push(as_text());
+        }
         return;
     }
     match (module, option) {
@@ -298,9 +315,9 @@ fn module_option(module: &str, option: &str, values: &[String], negated: bool, r
             .matches
             .push(Match::Condition(format!("{option} {}", values.join(" ")))),
         ("tcp" | "udp" | "udplite" | "sctp" | "dccp" | "multiport" | "conntrack" | "state", _) => {
-            rule.loose += 1
+            rule.matches.push(as_text())
         }
-        (m, _) if LOOSE_MODULES.contains(&m) => rule.loose += 1,
+        (m, _) if LOOSE_MODULES.contains(&m) => rule.matches.push(as_text()),
         // The unknown module was already reported when it was loaded.
         _ => {}
     }

@@ -49,9 +49,9 @@ pub struct Rule {
     /// The rule as the tool printed it (JSON for nft, the `-A` line for iptables).
     pub text: String,
     pub matches: Vec<Match>,
-    /// Matches the model does not track (rate limits, marks, TCP flags, negations...). They
-    /// restrict the rule, so a drop carrying one is not a catch-all; for an accept they are
-    /// ignored, which can only widen what the rule is taken to admit.
+    /// Statements that restrict which packets go on without matching on a header (rate limits,
+    /// quotas). A drop carrying one is not a catch-all; for an accept they are ignored, which can
+    /// only widen what the rule is taken to admit.
     pub loose: usize,
     /// Expressions not understood at all; a rule with any is reported as unparsed.
     pub unparsed: Vec<String>,
@@ -78,7 +78,8 @@ pub enum Match {
     CtState(Vec<String>),
     /// Input interface name.
     InInterface(String),
-    /// Another narrowing condition, as text (`ip saddr 10.0.0.0/8`).
+    /// Another narrowing condition, as text (`ip saddr 10.0.0.0/8`, `-m addrtype --dst-type LOCAL`,
+    /// negations): carried into the admission's conditions, not interpreted.
     Condition(String),
 }
 

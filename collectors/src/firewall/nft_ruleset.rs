@@ -193,7 +193,10 @@ fn parse_match(body: &Value, sets: &dyn Fn(&str) -> Option<Vec<Value>>, out: &mu
     let right = resolve_set(right, sets);
     match key_match(left, &right, op) {
         Ok(matches) => out.matches.extend(matches),
-        Err(Reason::Loose) => out.loose += 1,
+        // Understood to narrow, in a way the verdict does not model: kept as its text.
+        Err(Reason::Loose) => out.matches.push(Match::Condition(nft_text::render(&[
+            serde_json::json!({ "match": body }),
+        ]))),
         Err(Reason::Unparsed(reason)) => out.unparsed.push(reason),
     }
 }
@@ -203,8 +206,8 @@ enum Reason {
     Unparsed(String),
 }
 
-/// The matches `left op right` makes. Negations and comparisons the model does not track are
-/// `Loose` (they narrow, by an amount not modelled).
+/// The matches `left op right` makes. Negations and keys the model does not track are `Loose`:
+/// the caller keeps them as a textual condition.
 fn key_match(left: &Value, right: &Value, op: &str) -> Result<Vec<Match>, Reason> {
     let positive = matches!(op, "==" | "in");
     if let Some(payload) = left.get("payload") {
