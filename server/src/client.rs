@@ -128,29 +128,27 @@ impl SimHost {
         })
     }
 
-    /// Builds and signs this host's next report (advancing its chain).
-    pub fn next_report(&mut self, kind: ReportKind) -> SignedReport {
-        let report = Report {
+    /// Builds this host's next report without advancing its chain.
+    pub fn build_report(&self, kind: ReportKind) -> Report {
+        Report {
             host_id: self.host_id.clone(),
             key_id: self.key.key_id(),
             seq: self.next_seq,
             prev_digest: self.prev,
             collected_at: chrono::Utc::now(),
             agent_version: "0.1.0".into(),
-            collector_versions: [
-                "accounts",
-                "disk_encryption",
-                "firewall",
-                "host",
-                "patch_level",
-            ]
-            .iter()
-            .map(|c| (c.to_string(), "0.1.0".to_string()))
-            .collect::<BTreeMap<_, _>>(),
+            collector_versions: ["accounts", "disk_encryption", "firewall", "host", "patch_level"]
+                .iter()
+                .map(|c| (c.to_string(), "0.1.0".to_string()))
+                .collect::<BTreeMap<_, _>>(),
             dropped_reports: 0,
             kind,
-        };
-        let signed = report.sign(&self.key);
+        }
+    }
+
+    /// Builds and signs this host's next report (advancing its chain).
+    pub fn next_report(&mut self, kind: ReportKind) -> SignedReport {
+        let signed = self.build_report(kind).sign(&self.key);
         self.next_seq += 1;
         self.prev = Some(signed.digest());
         signed
