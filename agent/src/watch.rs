@@ -81,7 +81,9 @@ impl Watch {
         collectors: &[CollectorName],
         pending: Arc<Pending>,
     ) -> notify::Result<Watch> {
-        let targets = targets(root, collectors);
+        // notify reports absolute paths; a relative root would never match them.
+        let root = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
+        let targets = targets(&root, collectors);
         let matcher = targets.clone();
         let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
             let event = match event {
