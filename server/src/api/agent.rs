@@ -153,12 +153,14 @@ pub async fn enroll(
             &format!("host {host_id} is enrolled with another key: use a secret created after its enrollment, or ask an admin to approve key {}", attempt.key_id),
         ),
     })?;
-    state
-        .keys
-        .write()
-        .expect("keys lock")
-        .retain(|_, k| k.host_id != outcome.host_id || k.key_id == outcome.key_id);
-    state.keys.write().expect("keys lock").insert(
+    let mut keys = state.keys.write().expect("keys lock");
+    // The store retired the host's previous active key (rotation): so does the cache.
+    for k in keys.values_mut() {
+        if k.host_id == outcome.host_id && k.key_id != outcome.key_id && k.state == "active" {
+            k.state = "retired".into();
+        }
+    }
+    keys.insert(
         outcome.key_id.clone(),
         KeyRecord {
             key_id: outcome.key_id.clone(),
@@ -168,6 +170,7 @@ pub async fn enroll(
             host_revoked: false,
         },
     );
+    drop(keys);
     state
         .fleet
         .hosts
