@@ -168,6 +168,31 @@ fn sets_ranges_vmaps_and_jumps_are_followed() {
 }
 
 #[test]
+fn gotos_returns_and_conditional_jumps_follow_nftables_semantics() {
+    let facts = inbound(&host_with("gotos.nft.json", &[]));
+    // inet: 80/tcp via eth9 (goto, then the policy drops the rest), 22/tcp; the return of
+    // 8080 meets policy drop; the conditional jump to a drop-all chain ends nothing.
+    let web = Admission {
+        conditions: vec!["iifname eth9".into()],
+        ..port("tcp", 80, 80)
+    };
+    assert_eq!(facts.ipv6.admitted, [port("tcp", 22, 22), web]);
+    assert!(facts.ipv6.default_deny);
+    // ip: 9000 returns to policy accept, the rest goes to a chain admitting 22 then dropping;
+    // packets must pass both chains, so only 22/tcp gets in.
+    assert_eq!(
+        facts.ipv4.deciding_chains,
+        ["nft inet gotos input", "nft ip policyaccept input"]
+    );
+    assert_eq!(facts.ipv4.admitted, [port("tcp", 22, 22)]);
+    assert!(
+        facts.ipv4.chains[1].reason.contains("via chain deny_rest"),
+        "{:?}",
+        facts.ipv4.chains[1]
+    );
+}
+
+#[test]
 fn iptables_nft_ruleset_is_seen_through_nft_in_both_families() {
     let facts = inbound(&host_with("iptables_nft_ssh.nft.json", &[]));
     assert_eq!(facts.ipv4.deciding_chains, ["nft ip filter INPUT"]);

@@ -7,7 +7,7 @@ ip netns add "$NS"
 trap 'ip netns del "$NS"' EXIT
 N="ip netns exec $NS"
 $N nft -j list ruleset > empty.nft.json
-for source in accept_all inet_drop_ssh ip_only_drop two_chains rich; do
+for source in accept_all inet_drop_ssh ip_only_drop two_chains rich gotos; do
   $N nft flush ruleset
   $N nft -f "$source.nft"
   $N nft -j list ruleset > "$source.nft.json"
