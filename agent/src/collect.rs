@@ -55,13 +55,17 @@ pub fn run(args: CollectArgs) -> anyhow::Result<()> {
         facts,
         findings,
     };
-    let mut out = std::io::stdout().lock();
+    let mut rendered = Vec::new();
     if args.json {
-        serde_json::to_writer_pretty(&mut out, &report)?;
-        use std::io::Write;
-        writeln!(out)?;
+        serde_json::to_writer_pretty(&mut rendered, &report)?;
+        rendered.push(b'\n');
     } else {
-        crate::render::table(&mut out, &report)?;
+        crate::render::table(&mut rendered, &report)?;
     }
-    Ok(())
+    use std::io::Write;
+    match std::io::stdout().lock().write_all(&rendered) {
+        // A reader that stopped early (`| head`) is not an error of the agent.
+        Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
+    }
 }
