@@ -8,6 +8,8 @@ packages=(
   nftables        # nft: rulesets loaded into test network namespaces
   iptables        # iptables-save / ip6tables-save rulesets
   iproute2        # ip netns
+  procps          # sysctl inside test namespaces
+  ufw             # a real ufw ruleset in a test namespace (its packaged config leaves it disabled)
   cryptsetup-bin  # cryptsetup luksFormat / luksDump for LUKS header tests
   e2fsprogs       # mkfs.ext4 on test volumes
   util-linux      # losetup, mount, setpriv
