@@ -137,10 +137,16 @@ impl SimHost {
             prev_digest: self.prev,
             collected_at: chrono::Utc::now(),
             agent_version: "0.1.0".into(),
-            collector_versions: ["accounts", "disk_encryption", "firewall", "host", "patch_level"]
-                .iter()
-                .map(|c| (c.to_string(), "0.1.0".to_string()))
-                .collect::<BTreeMap<_, _>>(),
+            collector_versions: [
+                "accounts",
+                "disk_encryption",
+                "firewall",
+                "host",
+                "patch_level",
+            ]
+            .iter()
+            .map(|c| (c.to_string(), "0.1.0".to_string()))
+            .collect::<BTreeMap<_, _>>(),
             dropped_reports: 0,
             kind,
         }

@@ -319,3 +319,107 @@ pub fn host_control_map(
         .map(|(c, (s, r))| (c.clone(), serde_json::json!({"status": s, "reason": r})))
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::Applicability;
+
+    fn host(last_seen: Option<i64>, findings: &[(&str, Status)], index: &CheckIndex) -> HostState {
+        let mut f: Vec<_> = findings
+            .iter()
+            .map(|(c, s)| (index.index(c).unwrap(), *s, Some("r".into())))
+            .collect();
+        f.sort_by_key(|x| x.0);
+        HostState {
+            hostname: "h".into(),
+            last_seen,
+            revoked: false,
+            findings: f.into(),
+        }
+    }
+
+    const FW: &str = "firewall.inbound_default_deny";
+
+    #[test]
+    fn a_passing_host_that_went_stale_is_unknown_and_never_passing() {
+        let index = CheckIndex::new();
+        let policy = OrgPolicy::default();
+        let h = host(Some(0), &[(FW, Status::Pass)], &index);
+        let fresh = snapshot([("a", &h)].into_iter(), &index, &policy, 10, 100, 10);
+        let c = fresh.controls.iter().find(|c| c.control == "8.20").unwrap();
+        assert_eq!((c.passing, c.unknown), (1, 0));
+        let stale = snapshot([("a", &h)].into_iter(), &index, &policy, 1_000, 100, 10);
+        let c = stale.controls.iter().find(|c| c.control == "8.20").unwrap();
+        assert_eq!((c.passing, c.unknown, stale.stale_hosts), (0, 1, 1));
+        assert_eq!(c.share_passing, Some(0.0));
+    }
+
+    #[test]
+    fn the_statement_of_applicability_and_errors_decide_before_checks_and_failures_list_the_host() {
+        let index = CheckIndex::new();
+        let mut policy = OrgPolicy::default();
+        policy.applicability.insert(
+            "8.22".into(),
+            Applicability {
+                applicable: false,
+                justification: "flat".into(),
+            },
+        );
+        let failing = host(Some(0), &[(FW, Status::Fail)], &index);
+        let erroring = host(Some(0), &[(FW, Status::Error)], &index);
+        let never = host(None, &[], &index);
+        let s = snapshot(
+            [("a", &failing), ("b", &erroring), ("c", &never)].into_iter(),
+            &index,
+            &policy,
+            1,
+            100,
+            10,
+        );
+        let c820 = s.controls.iter().find(|c| c.control == "8.20").unwrap();
+        assert_eq!((c820.passing, c820.failing, c820.unknown), (0, 1, 2));
+        assert_eq!(c820.failing_hosts[0].host_id, "a");
+        let c822 = s.controls.iter().find(|c| c.control == "8.22").unwrap();
+        assert_eq!(
+            (
+                c822.not_applicable,
+                c822.applicable_hosts,
+                c822.share_passing
+            ),
+            (3, 0, None)
+        );
+    }
+
+    #[test]
+    fn failing_host_lists_are_truncated_to_the_limit_in_host_order() {
+        let index = CheckIndex::new();
+        let policy = OrgPolicy::default();
+        let hosts: Vec<(String, HostState)> = (0..5)
+            .map(|i| {
+                (
+                    format!("h{i}"),
+                    host(Some(0), &[(FW, Status::Fail)], &index),
+                )
+            })
+            .collect();
+        let s = snapshot(
+            hosts.iter().rev().map(|(k, v)| (k.as_str(), v)),
+            &index,
+            &policy,
+            1,
+            100,
+            2,
+        );
+        let c = s.controls.iter().find(|c| c.control == "8.20").unwrap();
+        assert_eq!(c.failing, 5);
+        assert!(c.failing_hosts_truncated);
+        assert_eq!(
+            c.failing_hosts
+                .iter()
+                .map(|h| h.host_id.as_str())
+                .collect::<Vec<_>>(),
+            ["h0", "h1"]
+        );
+    }
+}

@@ -31,7 +31,10 @@ fn report_case(name: &'static str, r: &SignedReport, status: u16, code: &'static
         path: "/v1/reports".into(),
         token: None,
         content_type: Some("application/json"),
-        headers: vec![("x-evidence-signature", r.signature.clone()), ("x-evidence-key-id", r.key_id.clone())],
+        headers: vec![
+            ("x-evidence-signature", r.signature.clone()),
+            ("x-evidence-key-id", r.key_id.clone()),
+        ],
         body: r.bytes.clone(),
         status,
         code,
@@ -40,12 +43,18 @@ fn report_case(name: &'static str, r: &SignedReport, status: u16, code: &'static
 
 /// Signs arbitrary bytes as `host` would.
 fn signed_bytes(host: &SimHost, bytes: Vec<u8>) -> SignedReport {
-    SignedReport { signature: host.key.sign_b64(&bytes), key_id: host.key.key_id(), bytes }
+    SignedReport {
+        signature: host.key.sign_b64(&bytes),
+        key_id: host.key.key_id(),
+        bytes,
+    }
 }
 
 /// A report of `host` with the next sequence number, edited as JSON by `edit`, then signed.
 fn edited(host: &SimHost, edit: impl FnOnce(&mut Value)) -> SignedReport {
-    let report = host.build_report(ReportKind::Full { facts: sample_facts("bad-input") });
+    let report = host.build_report(ReportKind::Full {
+        facts: sample_facts("bad-input"),
+    });
     let mut v = serde_json::to_value(&report).unwrap();
     edit(&mut v);
     signed_bytes(host, serde_json::to_vec(&v).unwrap())
@@ -56,7 +65,10 @@ async fn run(server: &Server, case: Case) {
     let mut req = server
         .api
         .http
-        .request(case.method.parse().unwrap(), format!("{}{}", server.base, case.path))
+        .request(
+            case.method.parse().unwrap(),
+            format!("{}{}", server.base, case.path),
+        )
         .body(case.body);
     if let Some(t) = &case.token {
         req = req.bearer_auth(t);
@@ -67,13 +79,24 @@ async fn run(server: &Server, case: Case) {
     for (k, v) in &case.headers {
         req = req.header(*k, v);
     }
-    let resp = req.send().await.unwrap_or_else(|e| panic!("{}: request failed: {e}", case.name));
+    let resp = req
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{}: request failed: {e}", case.name));
     let status = resp.status().as_u16();
     let body: Value = serde_json::from_slice(&resp.bytes().await.unwrap()).unwrap_or(Value::Null);
     assert_eq!(status, case.status, "{}: status (body {body})", case.name);
-    assert_eq!(body["error"], case.code, "{}: error code (body {body})", case.name);
+    assert_eq!(
+        body["error"], case.code,
+        "{}: error code (body {body})",
+        case.name
+    );
     let message = body["message"].as_str().unwrap_or("");
-    assert!(message.len() > 10, "{}: a clear message, got {body}", case.name);
+    assert!(
+        message.len() > 10,
+        "{}: a clear message, got {body}",
+        case.name
+    );
     let after = server.store_fingerprint().await;
     assert_eq!(before, after, "{}: the store changed", case.name);
 }

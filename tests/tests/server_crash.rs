@@ -27,7 +27,11 @@ fn sigkill_under_load_loses_no_acknowledged_report_and_the_log_still_verifies() 
     let hosts: Vec<SimHost> = rt.block_on(async {
         let mut v = Vec::new();
         for i in 0..HOSTS {
-            v.push(SimHost::enroll(&api, &secret, &format!("crash-{i}")).await.unwrap());
+            v.push(
+                SimHost::enroll(&api, &secret, &format!("crash-{i}"))
+                    .await
+                    .unwrap(),
+            );
         }
         v
     });
@@ -39,13 +43,17 @@ fn sigkill_under_load_loses_no_acknowledged_report_and_the_log_still_verifies() 
             rt.spawn(async move {
                 let mut acked: Vec<(SignedReport, SignedReceipt)> = Vec::new();
                 loop {
-                    let r = h.next_report(ReportKind::Full { facts: sample_facts(&h.hostname) });
+                    let r = h.next_report(ReportKind::Full {
+                        facts: sample_facts(&h.hostname),
+                    });
                     match api.submit(&r).await {
                         Ok((200, body)) => {
                             let receipt = h.check_receipt(&r, &body).expect("receipt verifies");
                             acked.push((r, receipt));
                         }
-                        Ok((status, body)) => panic!("refused {status}: {}", String::from_utf8_lossy(&body)),
+                        Ok((status, body)) => {
+                            panic!("refused {status}: {}", String::from_utf8_lossy(&body))
+                        }
                         Err(_) => return (h, acked, r),
                     }
                 }
@@ -56,7 +64,16 @@ fn sigkill_under_load_loses_no_acknowledged_report_and_the_log_still_verifies() 
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         std::thread::sleep(Duration::from_millis(250));
-        let metrics = rt.block_on(async { api.http.get(format!("{}/metrics", server.base)).send().await.unwrap().text().await.unwrap() });
+        let metrics = rt.block_on(async {
+            api.http
+                .get(format!("{}/metrics", server.base))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap()
+        });
         let accepted: u64 = metrics
             .lines()
             .find_map(|l| l.strip_prefix("evidence_reports_accepted_total "))
@@ -69,7 +86,10 @@ fn sigkill_under_load_loses_no_acknowledged_report_and_the_log_still_verifies() 
     }
     server.child.kill().expect("SIGKILL");
     server.child.wait().unwrap();
-    let results: Vec<_> = tasks.into_iter().map(|t| rt.block_on(t).expect("sender task")).collect();
+    let results: Vec<_> = tasks
+        .into_iter()
+        .map(|t| rt.block_on(t).expect("sender task"))
+        .collect();
     let acked: usize = results.iter().map(|r| r.1.len()).sum();
     assert!(acked > 0);
 
@@ -79,27 +99,69 @@ fn sigkill_under_load_loses_no_acknowledged_report_and_the_log_still_verifies() 
         let a = Some(admin.as_str());
         for (h, receipts, _) in &results {
             for (report, receipt) in receipts {
-                receipt.verify_for(&h.server_key, &report.bytes).expect("receipt still verifies");
-                let url = format!("{}/v1/reports/{}", restarted.base, receipt.receipt.log_index);
-                let stored = restarted.api.http.get(url).bearer_auth(&admin).send().await.unwrap();
-                assert_eq!(stored.status(), 200, "acknowledged report at {} is stored", receipt.receipt.log_index);
-                assert_eq!(stored.bytes().await.unwrap().as_ref(), report.bytes.as_slice(), "stored verbatim");
+                receipt
+                    .verify_for(&h.server_key, &report.bytes)
+                    .expect("receipt still verifies");
+                let url = format!(
+                    "{}/v1/reports/{}",
+                    restarted.base, receipt.receipt.log_index
+                );
+                let stored = restarted
+                    .api
+                    .http
+                    .get(url)
+                    .bearer_auth(&admin)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(
+                    stored.status(),
+                    200,
+                    "acknowledged report at {} is stored",
+                    receipt.receipt.log_index
+                );
+                assert_eq!(
+                    stored.bytes().await.unwrap().as_ref(),
+                    report.bytes.as_slice(),
+                    "stored verbatim"
+                );
             }
         }
         let log = restarted.get("/v1/admin/log/verify", a).await.1;
         assert_eq!(log["ok"], true, "{log}");
         let entries = log["entries"].as_u64().unwrap();
-        assert!(entries as usize >= acked, "{entries} stored, {acked} acknowledged");
+        assert!(
+            entries as usize >= acked,
+            "{entries} stored, {acked} acknowledged"
+        );
         // No partial reports: each host's stored reports are exactly seq 1..=last_seq.
         let hosts = restarted.get("/v1/hosts", a).await.1;
         let mut sum = 0;
         for host in hosts["hosts"].as_array().unwrap() {
             let last_seq = host["last_seq"].as_u64().unwrap();
-            let acked_here = results.iter().find(|r| r.0.host_id == host["host_id"].as_str().unwrap()).map(|r| r.1.len()).unwrap();
+            let acked_here = results
+                .iter()
+                .find(|r| r.0.host_id == host["host_id"].as_str().unwrap())
+                .map(|r| r.1.len())
+                .unwrap();
             assert!(last_seq as usize >= acked_here);
-            assert!(last_seq as usize <= acked_here + 1, "at most the one in-flight report is stored unacknowledged");
-            let detail = restarted.get(&format!("/v1/hosts/{}", host["host_id"].as_str().unwrap()), a).await.1;
-            let seqs: Vec<u64> = detail["history"]["reports"].as_array().unwrap().iter().map(|r| r["seq"].as_u64().unwrap()).collect();
+            assert!(
+                last_seq as usize <= acked_here + 1,
+                "at most the one in-flight report is stored unacknowledged"
+            );
+            let detail = restarted
+                .get(
+                    &format!("/v1/hosts/{}", host["host_id"].as_str().unwrap()),
+                    a,
+                )
+                .await
+                .1;
+            let seqs: Vec<u64> = detail["history"]["reports"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["seq"].as_u64().unwrap())
+                .collect();
             if last_seq <= 100 {
                 let mut expected: Vec<u64> = (1..=last_seq).collect();
                 expected.reverse();
@@ -107,7 +169,10 @@ fn sigkill_under_load_loses_no_acknowledged_report_and_the_log_still_verifies() 
             }
             sum += last_seq;
         }
-        assert_eq!(sum, entries, "hosts' sequence numbers account for every log entry");
+        assert_eq!(
+            sum, entries,
+            "hosts' sequence numbers account for every log entry"
+        );
         // The agents carry on: the in-flight report is re-sent and acknowledged (stored or original receipt).
         for (h, _, in_flight) in &results {
             let (status, body) = restarted.api.submit(in_flight).await.unwrap();
@@ -118,8 +183,16 @@ fn sigkill_under_load_loses_no_acknowledged_report_and_the_log_still_verifies() 
         assert_eq!(log["ok"], true);
     });
     drop(restarted);
-    let out = std::process::Command::new(evidence_tests::binary("evidence-server")).args(["verify-log", "--data-dir"]).arg(&data).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = std::process::Command::new(evidence_tests::binary("evidence-server"))
+        .args(["verify-log", "--data-dir"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("evidence log verifies"));
     eprintln!("{acked} acknowledged reports survived SIGKILL");
 }

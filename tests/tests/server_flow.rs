@@ -15,14 +15,28 @@ use serde_json::{json, Value};
 use server_common::{runtime, start, temp_dir};
 
 fn control<'a>(snapshot: &'a Value, id: &str) -> &'a Value {
-    snapshot["controls"].as_array().unwrap().iter().find(|c| c["control"] == id).unwrap_or_else(|| panic!("control {id} in {snapshot}"))
+    snapshot["controls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["control"] == id)
+        .unwrap_or_else(|| panic!("control {id} in {snapshot}"))
 }
 
 #[test]
 fn reports_become_evidence_findings_and_status_now_and_in_the_past() {
     let (_tmp, data) = temp_dir();
     // Stale after 1 interval of 3 s.
-    let server = start(&data, None, &["--report-interval-secs", "3", "--stale-after-intervals", "1"]);
+    let server = start(
+        &data,
+        None,
+        &[
+            "--report-interval-secs",
+            "3",
+            "--stale-after-intervals",
+            "1",
+        ],
+    );
     runtime().block_on(async {
         let admin = server.admin.clone();
         let a_ = Some(admin.as_str());

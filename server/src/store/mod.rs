@@ -11,6 +11,7 @@
 //! and host the current status, gap events, policy versions, enrollment secrets, API tokens.
 //! Times are microseconds since the Unix epoch (UTC).
 
+pub mod conformance;
 pub mod sqlite;
 mod sqlite_ingest;
 mod sqlite_reads;

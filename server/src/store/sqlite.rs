@@ -477,3 +477,108 @@ pub(super) fn host_row(r: &rusqlite::Row) -> rusqlite::Result<HostSummary> {
         agent_version: r.get(8)?,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sqlite_store_passes_the_store_conformance_suite() {
+        let dir = tempfile::tempdir().unwrap();
+        let n = std::sync::atomic::AtomicUsize::new(0);
+        super::super::conformance::run_all(&|| {
+            let i = n.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            Box::new(SqliteStore::open(&dir.path().join(format!("db{i}.sqlite"))).unwrap())
+        });
+    }
+
+    #[test]
+    fn changing_or_deleting_a_stored_report_breaks_the_log_verification() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.sqlite");
+        let store = SqliteStore::open(&path).unwrap();
+        let s = &store as &dyn Store;
+        let secret = SecretRecord {
+            id: "s".into(),
+            hash: [7; 32],
+            created_at: 0,
+            expires_at: i64::MAX,
+            single_use: false,
+            uses: 0,
+            revoked_at: None,
+            note: String::new(),
+        };
+        s.create_secret(&secret).unwrap();
+        let attempt = EnrollAttempt {
+            secret_id: "s".into(),
+            secret_hash: [7; 32],
+            public_key: [1; 32],
+            key_id: "k".into(),
+            identity: evidence_protocol::api::HostIdentity {
+                machine_id: "m".into(),
+                hostname: "h".into(),
+                hardware_serial: None,
+            },
+            agent_version: "1".into(),
+            new_host_id: "h".into(),
+            now: 1,
+        };
+        s.enroll(&attempt).unwrap().unwrap();
+        for seq in 1..=3u64 {
+            let body = format!("r{seq}").into_bytes();
+            let item = AppendItem {
+                host_id: "h".into(),
+                key_id: "k".into(),
+                seq,
+                prev_digest: None,
+                digest: Digest::of(&body),
+                bytes: body,
+                collected_at: 1,
+                received_at: 1,
+                dropped_reports: 0,
+                agent_version: "1".into(),
+                content: AppendContent::Full {
+                    facts_json: "{}".into(),
+                    findings: vec![],
+                },
+            };
+            s.append_reports(&[item]).unwrap().remove(0).unwrap();
+        }
+        assert!(s.verify_log().unwrap().is_ok());
+        let raw = Connection::open(&path).unwrap();
+        raw.execute(
+            "UPDATE evidence_log SET body = X'00' WHERE log_index = 1",
+            [],
+        )
+        .unwrap();
+        assert_eq!(
+            s.verify_log().unwrap().unwrap_err().log_index,
+            1,
+            "changed bytes"
+        );
+        raw.execute("DELETE FROM evidence_log WHERE log_index = 1", [])
+            .unwrap();
+        assert_eq!(
+            s.verify_log().unwrap().unwrap_err().log_index,
+            2,
+            "deleted entry"
+        );
+    }
+
+    #[test]
+    fn reopening_a_store_does_not_reapply_migrations() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.sqlite");
+        SqliteStore::open(&path)
+            .unwrap()
+            .set_policy("{}", 1)
+            .unwrap();
+        let again = SqliteStore::open(&path).unwrap();
+        assert_eq!(again.policy_at(2).unwrap().as_deref(), Some("{}"));
+        let v: i64 = Connection::open(&path)
+            .unwrap()
+            .query_row("SELECT MAX(version) FROM schema_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, MIGRATIONS.last().unwrap().0);
+    }
+}

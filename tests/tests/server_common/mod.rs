@@ -30,7 +30,11 @@ impl Drop for Server {
 /// directory (it is printed only on first start).
 pub fn start(data_dir: &Path, admin: Option<&str>, extra: &[&str]) -> Server {
     let bin = evidence_tests::binary("evidence-server");
-    assert!(bin.exists(), "build the server first: cargo build -p evidence-server ({})", bin.display());
+    assert!(
+        bin.exists(),
+        "build the server first: cargo build -p evidence-server ({})",
+        bin.display()
+    );
     let mut child = Command::new(&bin)
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(data_dir)
@@ -51,7 +55,9 @@ pub fn start(data_dir: &Path, admin: Option<&str>, extra: &[&str]) -> Server {
     let (mut base, mut fingerprint, mut token) = (None, None, admin.map(String::from));
     let deadline = Instant::now() + Duration::from_secs(30);
     while base.is_none() {
-        let line = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())).expect("server did not start in 30 s");
+        let line = rx
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .expect("server did not start in 30 s");
         if let Some(t) = line.strip_prefix("admin token (shown once, store it now): ") {
             token = Some(t.to_string());
         } else if let Some(f) = line.strip_prefix("tls certificate sha256 fingerprint: ") {
@@ -63,7 +69,13 @@ pub fn start(data_dir: &Path, admin: Option<&str>, extra: &[&str]) -> Server {
     let base = base.unwrap();
     let fingerprint = fingerprint.expect("fingerprint printed");
     let api = Api::new(&base, &fingerprint).expect("client");
-    Server { child, base, fingerprint, admin: token.expect("admin token printed on first start"), api }
+    Server {
+        child,
+        base,
+        fingerprint,
+        admin: token.expect("admin token printed on first start"),
+        api,
+    }
 }
 
 pub fn temp_dir() -> (tempfile::TempDir, PathBuf) {
@@ -73,7 +85,11 @@ pub fn temp_dir() -> (tempfile::TempDir, PathBuf) {
 }
 
 pub fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime")
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
 }
 
 impl Server {
@@ -85,11 +101,25 @@ impl Server {
         let resp = req.send().await.expect("request");
         let status = resp.status().as_u16();
         let body = resp.bytes().await.expect("body");
-        (status, serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null))
+        (
+            status,
+            serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null),
+        )
     }
 
-    pub async fn send(&self, method: &str, path: &str, token: Option<&str>, content_type: Option<&str>, body: Vec<u8>) -> (u16, serde_json::Value) {
-        let mut req = self.api.http.request(method.parse().unwrap(), format!("{}{path}", self.base)).body(body);
+    pub async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        content_type: Option<&str>,
+        body: Vec<u8>,
+    ) -> (u16, serde_json::Value) {
+        let mut req = self
+            .api
+            .http
+            .request(method.parse().unwrap(), format!("{}{path}", self.base))
+            .body(body);
         if let Some(t) = token {
             req = req.bearer_auth(t);
         }
@@ -99,7 +129,10 @@ impl Server {
         let resp = req.send().await.expect("request");
         let status = resp.status().as_u16();
         let body = resp.bytes().await.expect("body");
-        (status, serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null))
+        (
+            status,
+            serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null),
+        )
     }
 
     /// Everything a refused request must leave unchanged: the evidence log (entries and head),
