@@ -8,6 +8,7 @@ pub mod config;
 pub mod metrics;
 pub mod pin;
 pub mod policy;
+pub mod preview;
 pub mod rules;
 pub mod serve;
 pub mod state;

@@ -24,6 +24,17 @@ struct Cli {
 enum Command {
     /// Serve the API over HTTPS.
     Serve(ServeArgs),
+    /// Start the server and one agent on this machine (enrolled, pinned) until Ctrl-C.
+    Preview {
+        /// Directory for the server's data, the agent's state and the admin token.
+        #[arg(long, default_value = "evidence-preview")]
+        dir: PathBuf,
+        #[arg(long, default_value = "127.0.0.1:8443")]
+        listen: SocketAddr,
+        /// Agent report interval, seconds.
+        #[arg(long, default_value_t = 60)]
+        interval_secs: u64,
+    },
     /// Verify the evidence log's hash chain and every stored report's digest, offline.
     VerifyLog {
         /// Data directory (default ./evidence-data).
@@ -106,6 +117,11 @@ fn main() -> anyhow::Result<()> {
                 .build()?
                 .block_on(evidence_server::serve::serve(config))
         }
+        Command::Preview {
+            dir,
+            listen,
+            interval_secs,
+        } => evidence_server::preview::run(&dir, listen, interval_secs),
         Command::VerifyLog { data_dir } => {
             let store = evidence_server::serve::open_store(&data_dir)?;
             match store.verify_log()? {

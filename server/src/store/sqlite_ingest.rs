@@ -16,15 +16,18 @@ pub(super) fn apply_host_findings(
     at: i64,
     log_index: Option<u64>,
 ) -> StoreResult<()> {
-    let mut old: std::collections::BTreeMap<String, (String, Option<String>)> = Default::default();
+    type Row = (String, Option<String>, String);
+    let mut old: std::collections::BTreeMap<String, Row> = Default::default();
     {
         let mut stmt = tx
             .prepare_cached(
-                "SELECT check_id, status, reason FROM current_findings WHERE host_id = ?1",
+                "SELECT check_id, status, reason, evidence FROM current_findings WHERE host_id = ?1",
             )
             .map_err(db)?;
         let rows = stmt
-            .query_map([host_id], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?))))
+            .query_map([host_id], |r| {
+                Ok((r.get(0)?, (r.get(1)?, r.get(2)?, r.get(3)?)))
+            })
             .map_err(db)?;
         for row in rows {
             let (k, v) = row.map_err(db)?;
@@ -48,16 +51,21 @@ pub(super) fn apply_host_findings(
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         )
         .map_err(db)?;
+    let mut any_change = false;
     for f in findings {
         let status = f.status.as_str();
-        upsert
-            .execute(params![host_id, f.check, status, f.reason, f.evidence, at])
-            .map_err(db)?;
-        let changed = match old.remove(&f.check) {
-            Some((s, r)) => s != status || r != f.reason,
-            None => true,
+        let (changed, same_evidence) = match old.remove(&f.check) {
+            Some((s, r, e)) => (s != status || r != f.reason, e == f.evidence),
+            None => (true, false),
         };
+        // Steady state (same verdict, same evidence) writes nothing.
+        if changed || !same_evidence {
+            upsert
+                .execute(params![host_id, f.check, status, f.reason, f.evidence, at])
+                .map_err(db)?;
+        }
         if changed {
+            any_change = true;
             transition
                 .execute(params![
                     host_id,
@@ -72,6 +80,7 @@ pub(super) fn apply_host_findings(
     }
     // Checks that no longer produce a finding (collector not run any more).
     for (check, _) in old {
+        any_change = true;
         tx.execute(
             "DELETE FROM current_findings WHERE host_id = ?1 AND check_id = ?2",
             params![host_id, check],
@@ -87,6 +96,9 @@ pub(super) fn apply_host_findings(
                 log_index.map(|i| i as i64)
             ])
             .map_err(db)?;
+    }
+    if !any_change {
+        return Ok(());
     }
     let mut ctl = tx
         .prepare_cached(
