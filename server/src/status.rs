@@ -28,32 +28,38 @@ pub struct CheckIndex {
 }
 
 impl CheckIndex {
+    /// The real checks and their mapping data.
     pub fn new() -> Self {
         let mappings = evidence_controls::check_mappings();
-        let checks: Vec<String> = evidence_controls::checks::all()
-            .iter()
-            .map(|c| c.id.to_string())
-            .collect();
-        let mut controls: Vec<String> = mappings
-            .values()
-            .flat_map(|m| m.iso27002.iter().map(|l| l.control.clone()))
-            .collect();
+        Self::from_checks(
+            evidence_controls::checks::all()
+                .iter()
+                .map(|c| {
+                    let controls = mappings
+                        .get(c.id)
+                        .map(|m| m.iso27002.iter().map(|l| l.control.clone()).collect())
+                        .unwrap_or_default();
+                    (c.id.to_string(), controls)
+                })
+                .collect(),
+        )
+    }
+
+    /// An index over the given (check id, control ids) pairs (the benchmark builds a larger,
+    /// synthetic one).
+    pub fn from_checks(list: Vec<(String, Vec<String>)>) -> Self {
+        let mut controls: Vec<String> = list.iter().flat_map(|(_, c)| c.iter().cloned()).collect();
         controls.sort_by(|a, b| evidence_controls::catalog::compare_control_ids(a, b));
         controls.dedup();
-        let check_controls = checks
+        let check_controls = list
             .iter()
-            .map(|c| {
-                mappings
-                    .get(c)
-                    .map(|m| {
-                        m.iso27002
-                            .iter()
-                            .filter_map(|l| controls.iter().position(|x| *x == l.control))
-                            .collect()
-                    })
-                    .unwrap_or_default()
+            .map(|(_, cs)| {
+                cs.iter()
+                    .filter_map(|c| controls.iter().position(|x| x == c))
+                    .collect()
             })
             .collect();
+        let checks: Vec<String> = list.into_iter().map(|(c, _)| c).collect();
         let by_id = checks
             .iter()
             .enumerate()

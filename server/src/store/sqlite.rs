@@ -58,6 +58,16 @@ impl SqliteStore {
         Ok(conn)
     }
 
+    /// Benchmark population only: stop waiting for fsync on commit (a crash may lose the
+    /// latest commits). The server never calls this.
+    pub fn set_bulk_load(&self) -> StoreResult<()> {
+        self.writer
+            .lock()
+            .expect("writer lock")
+            .execute_batch("PRAGMA synchronous=OFF")
+            .map_err(db)
+    }
+
     /// Runs `f` on a pooled read connection.
     pub(super) fn read<T>(
         &self,

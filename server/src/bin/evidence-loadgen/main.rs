@@ -5,8 +5,10 @@
 //! All reports are built and signed before the clock starts. Each host's reports are sent in
 //! sequence order by one worker (a host never races itself); workers run concurrently.
 //!
+//! `populate` and `snapshot-bench` measure fleet size instead (see `fleet.rs`).
+//!
 //! ```text
-//! evidence-loadgen --url https://127.0.0.1:8443 --fingerprint <hex> --admin-token <evt_...> \
+//! evidence-loadgen ingest --url https://127.0.0.1:8443 --fingerprint <hex> --admin-token <evt_...> \
 //!     --hosts 200 --reports 20000 --concurrency 64 [--rate 1000] [--verify-receipts]
 //! ```
 
@@ -18,11 +20,35 @@ use clap::Parser;
 use evidence_protocol::ReportKind;
 use evidence_server::client::{sample_facts, Api, SimHost};
 
+mod fleet;
+
 #[derive(Parser)]
 #[command(
     name = "evidence-loadgen",
-    about = "Load generator for evidence-server"
+    about = "Load generator and fleet benchmarks for evidence-server"
 )]
+enum Cmd {
+    /// Enroll N hosts and send pre-signed reports over keep-alive HTTPS.
+    Ingest(Args),
+    /// Write N enrolled hosts with one evaluated full report each into a data directory.
+    Populate {
+        #[arg(long)]
+        data_dir: std::path::PathBuf,
+        #[arg(long, default_value_t = 100_000)]
+        hosts: usize,
+    },
+    /// Time the fleet snapshot in-process over N hosts with C checks each.
+    SnapshotBench {
+        #[arg(long, default_value_t = 100_000)]
+        hosts: usize,
+        #[arg(long, default_value_t = 40)]
+        checks: usize,
+        #[arg(long, default_value_t = 7)]
+        rounds: usize,
+    },
+}
+
+#[derive(clap::Args)]
 struct Args {
     #[arg(long)]
     url: String,
@@ -52,7 +78,18 @@ struct Args {
 }
 
 fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
+    let args = match Cmd::parse() {
+        Cmd::Ingest(a) => a,
+        Cmd::Populate { data_dir, hosts } => return fleet::populate(&data_dir, hosts),
+        Cmd::SnapshotBench {
+            hosts,
+            checks,
+            rounds,
+        } => {
+            fleet::snapshot_bench(hosts, checks, rounds);
+            return Ok(());
+        }
+    };
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(args.threads)
         .enable_all()
