@@ -76,11 +76,24 @@ fn apt_upgradable(extra: &[&str]) -> BTreeSet<(String, bool)> {
         .collect()
 }
 
+/// Our pending updates as apt names them: `name`, or `name:arch` for a foreign architecture.
 fn ours(updates: &PendingUpdates) -> BTreeSet<(String, bool)> {
+    let native = Command::new("dpkg")
+        .arg("--print-architecture")
+        .output()
+        .expect("dpkg runs");
+    let native = String::from_utf8_lossy(&native.stdout).trim().to_string();
     updates
         .pending
         .iter()
-        .map(|p| (p.name.clone(), p.security))
+        .map(|p| {
+            let name = if p.arch == native {
+                p.name.clone()
+            } else {
+                format!("{}:{}", p.name, p.arch)
+            };
+            (name, p.security)
+        })
         .collect()
 }
 

@@ -38,6 +38,30 @@ fn require(test: &str, tools: &[&str]) -> bool {
     false
 }
 
+/// Runs `apt-get update` when this machine has no lists and the test runs as root (CI).
+fn ensure_lists() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let has_lists = std::fs::read_dir("/var/lib/apt/lists")
+            .map(|d| {
+                d.flatten()
+                    .any(|e| e.file_name().to_string_lossy().contains("_Packages"))
+            })
+            .unwrap_or(false);
+        let root = Command::new("id")
+            .arg("-u")
+            .output()
+            .is_ok_and(|o| o.stdout.starts_with(b"0"));
+        if !has_lists && root && Path::new("/usr/bin/apt-get").exists() {
+            let status = Command::new("apt-get")
+                .args(["-qq", "update"])
+                .status()
+                .expect("apt-get update");
+            assert!(status.success(), "apt-get update failed");
+        }
+    });
+}
+
 fn compress(tool: &str, data: &[u8]) -> Vec<u8> {
     let dir = tempfile::tempdir().unwrap();
     let plain = dir.path().join("Packages");
@@ -92,6 +116,7 @@ fn gzip_xz_and_lz4_made_by_the_real_tools_decode_to_the_same_entries_as_plain() 
 
 #[test]
 fn the_real_main_index_is_scanned_keeping_only_wanted_names() {
+    ensure_lists();
     let path = Path::new("/var/lib/apt/lists");
     let Some(main) = std::fs::read_dir(path).ok().and_then(|d| {
         d.flatten()
@@ -118,6 +143,7 @@ fn the_real_main_index_is_scanned_keeping_only_wanted_names() {
 
 /// Real versions: every version of every package in this machine's indexes, in file order.
 fn real_versions() -> Vec<(String, String)> {
+    ensure_lists();
     let mut out = Vec::new();
     for entry in std::fs::read_dir("/var/lib/apt/lists")
         .into_iter()
@@ -303,4 +329,37 @@ fn a_tree_without_lists_reports_unknown_updates_as_an_error() {
     };
     assert!(matches!(facts.updates, Observation::Error { .. }));
     assert!(matches!(facts.index_refresh, Observation::Error { .. }));
+}
+
+#[test]
+fn index_age_follows_the_last_update_not_the_mirror_timestamp() {
+    if !require("index_age_follows_the_last_update", &["lz4"]) {
+        return;
+    }
+    let tree = small_tree("lz4", SLICE, STATUS);
+    let lists = tree.path().join("var/lib/apt/lists");
+    let release = lists.join("deb.debian.org_debian-security_dists_bookworm-security_InRelease");
+    let month_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(30 * 86_400);
+    std::fs::File::options()
+        .write(true)
+        .open(&release)
+        .unwrap()
+        .set_modified(month_ago)
+        .unwrap();
+    let refresh = |tree: &Path| match patch_level::collect(&host(tree)) {
+        Observation::Observed(facts) => facts.index_refresh,
+        other => panic!("{other:?}"),
+    };
+    match refresh(tree.path()) {
+        Observation::Observed(r) => assert!(r.age_seconds >= 29 * 86_400, "{r:?}"),
+        other => panic!("{other:?}"),
+    }
+    std::fs::create_dir_all(lists.join("partial")).unwrap();
+    match refresh(tree.path()) {
+        Observation::Observed(r) => {
+            assert!(r.age_seconds < 3600, "{r:?}");
+            assert!(r.source.ends_with("partial"));
+        }
+        other => panic!("{other:?}"),
+    }
 }

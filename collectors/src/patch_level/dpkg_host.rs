@@ -311,7 +311,8 @@ pub fn reboot(host: &Host) -> Observation<RebootFacts> {
     }
 }
 
-/// The last `apt-get update`: the newest of the lists' Release files and APT::Periodic's stamp.
+/// The last `apt-get update`: the newest of `lists/partial`, the lists' Release files and
+/// APT::Periodic's stamp.
 pub fn index_refresh(host: &Host) -> Observation<IndexRefresh> {
     let mut paths: Vec<String> = host
         .read_dir(LISTS)
@@ -320,6 +321,9 @@ pub fn index_refresh(host: &Host) -> Observation<IndexRefresh> {
         .filter(|n| n.ends_with("_InRelease") || n.ends_with("_Release"))
         .map(|n| format!("{LISTS}/{n}"))
         .collect();
+    // apt sets a downloaded file's mtime to the mirror's Last-Modified, and leaves it alone on
+    // an unchanged mirror; `partial/` is touched by every `apt-get update`.
+    paths.push(format!("{LISTS}/partial"));
     paths.push("/var/lib/apt/periodic/update-success-stamp".to_string());
     match newest_mtime(host, &paths) {
         Some(refresh) => Observation::Observed(refresh),
