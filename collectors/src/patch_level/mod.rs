@@ -35,9 +35,11 @@ pub fn collect(host: &Host) -> Observation<PatchLevelFacts> {
     match host.read(dpkg_host::STATUS) {
         Ok(bytes) => collect_dpkg(host, os_release, &bytes),
         Err(e) if e.is_not_found() => {
+            // An rpm database, or the rpm tool itself.
             let rpmdb = ["/var/lib/rpm", "/usr/lib/sysimage/rpm"]
                 .iter()
-                .any(|p| host.path(p).is_dir());
+                .any(|p| host.path(p).is_dir())
+                || host.path("/usr/bin/rpm").is_file();
             if rpmdb {
                 collect_rpm(host, os_release)
             } else {
