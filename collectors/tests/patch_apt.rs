@@ -289,7 +289,10 @@ fn constructed_tree(root: &Path) -> Vec<String> {
     .unwrap();
     std::fs::write(
         root.join("etc/apt/preferences.d/fake"),
-        "Package: evidence-fake-pinned\nPin: release n=na\nPin-Priority: 600\n",
+        "Package: evidence-fake-pinned\nPin: release n=na\nPin-Priority: 600\n\n\
+         Explanation: a glob pin with a bare release name holds the apt packages back\n\
+         Package: apt*\nPin: release bookworm-security\nPin-Priority: 50\n\n\
+         Package: bash\nPin: origin deb.debian.org\nPin-Priority: -1\n",
     )
     .unwrap();
     // apt ignores this file (extension), and so must we: it would hold every fake package back.
@@ -335,5 +338,6 @@ fn constructed_tree_pending_updates_equal_apt_pointed_at_the_same_tree() {
         "a 600 pin overrides NotAutomatic"
     );
     assert!(apt.contains(&("evidence-fake-sec".to_string(), true)));
+    assert!(!names.contains("bash"), "a -1 origin pin holds bash back");
     assert_same("constructed tree", ours(&collect_updates(root)), apt);
 }

@@ -61,18 +61,23 @@ pub fn parse_preferences(data: &[u8]) -> Result<Vec<Pin>, PreferencesError> {
         };
         let package =
             control::get_str(&fields, "Package")?.ok_or_else(|| bad("no Package field"))?;
-        let pin = control::get_str(&fields, "Pin")?.ok_or_else(|| bad("no Pin field"))?;
+        // As apt: a stanza without a usable Pin or a non-zero Pin-Priority is skipped.
+        let Some(pin) = control::get_str(&fields, "Pin")? else {
+            continue;
+        };
         let priority = control::get_str(&fields, "Pin-Priority")?
-            .ok_or_else(|| bad("no Pin-Priority field"))?
-            .parse::<i32>()
-            .map_err(|_| bad("Pin-Priority is not an integer"))?;
-        let (kind, value) = pin.split_once(' ').unwrap_or((pin, ""));
+            .and_then(|p| p.trim().parse::<i32>().ok())
+            .unwrap_or(0);
+        if priority == 0 {
+            continue;
+        }
+        let (kind, value) = pin.split_once(char::is_whitespace).unwrap_or((pin, ""));
         let value = value.trim();
-        let kind = match kind {
+        let kind = match kind.to_ascii_lowercase().as_str() {
             "release" => PinKind::Release(parse_release_pin(value)),
             "origin" => PinKind::Origin(value.trim_matches('"').to_string()),
-            "version" => PinKind::Version(value.to_string()),
-            _ => return Err(bad("Pin is not release, origin or version")),
+            "version" if package.trim() != "*" => PinKind::Version(value.to_string()),
+            _ => continue,
         };
         let packages = package
             .split_ascii_whitespace()
@@ -90,7 +95,14 @@ pub fn parse_preferences(data: &[u8]) -> Result<Vec<Pin>, PreferencesError> {
 /// `a=x, n=y` (or a bare version) into (key, value) pairs.
 pub fn parse_release_pin(value: &str) -> Vec<(char, String)> {
     if !value.contains('=') {
-        return vec![('v', value.to_string())];
+        // A bare value: a release version when it starts with a digit, else an archive or
+        // codename (`r`).
+        let key = if value.starts_with(|c: char| c.is_ascii_digit()) {
+            'v'
+        } else {
+            'r'
+        };
+        return vec![(key, value.to_string())];
     }
     value
         .split(',')
@@ -126,12 +138,7 @@ impl Policy {
         if let Some(rel) = default_release.filter(|r| !r.is_empty()) {
             general.push(Pin {
                 packages: vec!["*".into()],
-                kind: PinKind::Release(parse_release_pin(&format!("a={rel}"))),
-                priority: 990,
-            });
-            general.push(Pin {
-                packages: vec!["*".into()],
-                kind: PinKind::Release(parse_release_pin(&format!("n={rel}"))),
+                kind: PinKind::Release(parse_release_pin(rel)),
                 priority: 990,
             });
         }
@@ -166,15 +173,16 @@ impl Policy {
     pub fn version_priority(
         &self,
         package: &str,
+        arch: &str,
         version: &str,
         files: &[usize],
         all: &[PackageFile],
     ) -> i32 {
-        for pin in self
-            .specific
-            .iter()
-            .filter(|p| p.packages.iter().any(|pat| glob(pat, package)))
-        {
+        for pin in self.specific.iter().filter(|p| {
+            p.packages
+                .iter()
+                .any(|pat| package_matches(pat, package, arch))
+        }) {
             let matched = match &pin.kind {
                 PinKind::Version(pattern) => glob(pattern, version),
                 kind => files
@@ -204,6 +212,7 @@ pub struct Offer {
 pub fn candidate<'a>(
     policy: &Policy,
     package: &str,
+    arch: &str,
     installed: &str,
     offers: &'a mut [Offer],
     files: &[PackageFile],
@@ -211,7 +220,7 @@ pub fn candidate<'a>(
     offers.sort_by(|a, b| deb_version::compare(&b.version, &a.version));
     let mut best: Option<(i32, usize)> = None;
     for (i, offer) in offers.iter().enumerate() {
-        let priority = policy.version_priority(package, &offer.version, &offer.files, files);
+        let priority = policy.version_priority(package, arch, &offer.version, &offer.files, files);
         if priority <= 0 || best.is_some_and(|(p, _)| priority <= p) {
             continue;
         }
@@ -221,6 +230,14 @@ pub fn candidate<'a>(
         best = Some((priority, i));
     }
     best.map(|(_, i)| &offers[i])
+}
+
+/// Whether a `Package:` pattern (`name`, glob, optionally `:arch`) names this package.
+fn package_matches(pattern: &str, package: &str, arch: &str) -> bool {
+    match pattern.rsplit_once(':') {
+        Some((name, want_arch)) => glob(want_arch, arch) && glob(name, package),
+        None => glob(pattern, package),
+    }
 }
 
 /// Whether a release/origin pin matches a package file.
@@ -240,6 +257,10 @@ fn file_matches(kind: &PinKind, file: &PackageFile) -> bool {
                     'o' => rel.origin.as_deref(),
                     'l' => rel.label.as_deref(),
                     'v' => rel.version.as_deref(),
+                    'r' => {
+                        let codename = rel.codename.as_deref().is_some_and(|c| glob(want, c));
+                        return codename || rel.suite.as_deref().is_some_and(|a| glob(want, a));
+                    }
                     'c' => Some(file.component.as_str()),
                     'b' => Some(file.arch.as_str()),
                     _ => None,
@@ -319,14 +340,14 @@ mod tests {
         let policy = Policy::new(&files, &[], None);
         let mut offers = vec![offer("1.0", &[0, 1]), offer("3.0", &[2])];
         assert_eq!(
-            candidate(&policy, "p", "1.0", &mut offers, &files)
+            candidate(&policy, "p", "amd64", "1.0", &mut offers, &files)
                 .unwrap()
                 .version,
             "1.0"
         );
         let mut offers = vec![offer("1.0", &[0, 1]), offer("2.0", &[3])];
         assert_eq!(
-            candidate(&policy, "p", "1.0", &mut offers, &files)
+            candidate(&policy, "p", "amd64", "1.0", &mut offers, &files)
                 .unwrap()
                 .version,
             "1.0",
@@ -334,7 +355,7 @@ mod tests {
         );
         let mut offers = vec![offer("1.0", &[0]), offer("2.0", &[3])];
         assert_eq!(
-            candidate(&policy, "p", "1.0", &mut offers, &files)
+            candidate(&policy, "p", "amd64", "1.0", &mut offers, &files)
                 .unwrap()
                 .version,
             "2.0"
@@ -353,7 +374,7 @@ mod tests {
         let policy = Policy::new(&files, &pins, None);
         let mut offers = vec![offer("2.0", &[0, 1]), offer("1.5", &[1])];
         assert_eq!(
-            candidate(&policy, "qux", "2.0", &mut offers, &files)
+            candidate(&policy, "qux", "amd64", "2.0", &mut offers, &files)
                 .unwrap()
                 .version,
             "1.5",
@@ -361,7 +382,7 @@ mod tests {
         );
         let mut offers = vec![offer("1.0", &[0, 1]), offer("3.0", &[2])];
         assert_eq!(
-            candidate(&policy, "r", "1.0", &mut offers, &files)
+            candidate(&policy, "r", "amd64", "1.0", &mut offers, &files)
                 .unwrap()
                 .version,
             "3.0"
@@ -381,19 +402,24 @@ mod tests {
         let policy = Policy::new(&files, &[], Some("stable"));
         let mut offers = vec![offer("1.0", &[0, 1]), offer("3.0", &[2])];
         assert_eq!(
-            candidate(&policy, "p", "1.0", &mut offers, &files)
+            candidate(&policy, "p", "amd64", "1.0", &mut offers, &files)
                 .unwrap()
                 .version,
             "1.0"
         );
         let policy = Policy::new(&files, &pins, None);
         let mut offers = vec![offer("3.0", &[2])];
-        assert!(candidate(&policy, "r", "1.0", &mut offers, &files).is_none());
+        assert!(candidate(&policy, "r", "amd64", "1.0", &mut offers, &files).is_none());
     }
 
     #[test]
-    fn a_pin_without_priority_is_an_error() {
-        assert!(parse_preferences(b"Package: *\nPin: release a=x\n").is_err());
+    fn stanzas_apt_skips_are_skipped_and_a_missing_package_is_an_error() {
+        let prefs = b"Package: *\nPin: release a=x\n\nPackage: a\nPin: bogus x\nPin-Priority: 5\n\nPackage: *\nPin: version 1*\nPin-Priority: 5\n\nPackage: b:i386\nPin: release stable\nPin-Priority: 700\n";
+        let pins = parse_preferences(prefs).unwrap();
+        assert_eq!(pins.len(), 1);
+        assert_eq!(pins[0].kind, PinKind::Release(vec![('r', "stable".into())]));
+        assert!(package_matches("b:i386", "b", "i386") && !package_matches("b:i386", "b", "amd64"));
+        assert!(parse_preferences(b"Pin: release a=x\nPin-Priority: 5\n").is_err());
     }
 
     proptest! {

@@ -206,9 +206,14 @@ pub fn pending(host: &Host, status: &DpkgStatus, conf: &AptConf) -> Result<Pendi
             .entry((package.name.clone(), package.arch.clone()))
             .or_default();
         add_offer(list, package.version.clone(), 0);
-        let Some(candidate) =
-            apt_policy::candidate(&policy, &package.name, &package.version, list, &files)
-        else {
+        let Some(candidate) = apt_policy::candidate(
+            &policy,
+            &package.name,
+            &package.arch,
+            &package.version,
+            list,
+            &files,
+        ) else {
             continue;
         };
         if deb_version::compare(&candidate.version, &package.version) != std::cmp::Ordering::Greater
