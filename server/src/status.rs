@@ -84,6 +84,9 @@ impl Default for CheckIndex {
     }
 }
 
+/// One finding, compact: check index, verdict, and the reason when it is not a pass.
+pub type CompactFinding = (u16, Status, Option<Box<str>>);
+
 /// One host's state, compact.
 #[derive(Debug, Clone)]
 pub struct HostState {
@@ -91,7 +94,7 @@ pub struct HostState {
     pub last_seen: Option<i64>,
     pub revoked: bool,
     /// (check index, status, reason when not passing), sorted by check index.
-    pub findings: Box<[(u16, Status, Option<Box<str>>)]>,
+    pub findings: Box<[CompactFinding]>,
 }
 
 impl HostState {

@@ -126,7 +126,9 @@ pub(super) fn append_one(
     item: &AppendItem,
     head: &mut (i64, Digest),
 ) -> StoreResult<Result<Appended, AppendRefusal>> {
-    let host: Option<(Option<i64>, i64, Option<Vec<u8>>, Option<Vec<u8>>)> = tx
+    // (revoked_at, last_seq, last_digest, last_full_digest)
+    type HostRow = (Option<i64>, i64, Option<Vec<u8>>, Option<Vec<u8>>);
+    let host: Option<HostRow> = tx
         .prepare_cached("SELECT revoked_at, last_seq, last_digest, last_full_digest FROM hosts WHERE host_id = ?1")
         .map_err(db)?
         .query_row([&item.host_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
