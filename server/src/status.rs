@@ -10,7 +10,7 @@
 //! then from the store's finding transitions and runs the same computation.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 
 use evidence_controls::Status;
 use serde::Serialize;
@@ -18,16 +18,36 @@ use serde::Serialize;
 use crate::policy::OrgPolicy;
 use crate::store::{HostFindings, NewFinding};
 
-/// Check ids and the controls each maps to, interned once.
+/// Check ids and the controls each maps to, interned once; and the reason texts of findings,
+/// interned as they arrive (a fleet repeats the same few reasons), so 100,000 hosts keep one
+/// copy of each.
 pub struct CheckIndex {
     pub checks: Vec<String>,
     by_id: HashMap<String, u16>,
     /// Controls in catalog order, and per check the indexes of its controls.
     pub controls: Vec<String>,
     check_controls: Vec<Vec<usize>>,
+    reasons: std::sync::Mutex<(std::collections::HashSet<Arc<str>>, usize)>,
 }
 
 impl CheckIndex {
+    /// The shared copy of a reason text. Texts no host uses any more are dropped whenever the
+    /// set has doubled since the last sweep.
+    pub fn intern(&self, reason: &str) -> Arc<str> {
+        let mut guard = self.reasons.lock().expect("reasons lock");
+        let (set, swept) = &mut *guard;
+        if let Some(r) = set.get(reason) {
+            return r.clone();
+        }
+        if set.len() >= (*swept * 2).max(1024) {
+            set.retain(|r| Arc::strong_count(r) > 1);
+            *swept = set.len();
+        }
+        let r: Arc<str> = reason.into();
+        set.insert(r.clone());
+        r
+    }
+
     /// The real checks and their mapping data.
     pub fn new() -> Self {
         let mappings = evidence_controls::check_mappings();
@@ -70,6 +90,7 @@ impl CheckIndex {
             by_id,
             controls,
             check_controls,
+            reasons: Default::default(),
         }
     }
 
@@ -85,7 +106,7 @@ impl Default for CheckIndex {
 }
 
 /// One finding, compact: check index, verdict, and the reason when it is not a pass.
-pub type CompactFinding = (u16, Status, Option<Box<str>>);
+pub type CompactFinding = (u16, Status, Option<Arc<str>>);
 
 /// One host's state, compact.
 #[derive(Debug, Clone)]
@@ -109,7 +130,7 @@ impl HostState {
                     if *s == Status::Pass {
                         None
                     } else {
-                        r.as_deref().map(Into::into)
+                        r.as_deref().map(|r| index.intern(r))
                     },
                 ))
             })
@@ -133,7 +154,7 @@ impl HostState {
                     if f.status == Status::Pass {
                         None
                     } else {
-                        f.reason.as_deref().map(Into::into)
+                        f.reason.as_deref().map(|r| index.intern(r))
                     },
                 ))
             })
@@ -245,37 +266,72 @@ pub fn snapshot<'a>(
     stale_after_us: i64,
     limit: usize,
 ) -> Snapshot {
+    const PASS: u8 = 1;
+    const FAIL: u8 = 2;
+    const ERROR: u8 = 4;
+    const NA: u8 = 8;
     let n = index.controls.len();
+    let excluded: Vec<bool> = index
+        .controls
+        .iter()
+        .map(|c| policy.not_applicable(c).is_some())
+        .collect();
     let mut counts = vec![[0u64; 4]; n];
-    let mut failing: Vec<Vec<HostReason>> = vec![Vec::new(); n];
+    // Per control, the `limit` failing hosts with the smallest ids (a max-heap on host id).
+    let mut listed: Vec<std::collections::BinaryHeap<(&'a str, usize)>> =
+        vec![Default::default(); n];
+    let mut host_list: Vec<&'a HostState> = Vec::new();
     let (mut total, mut stale) = (0u64, 0u64);
+    let mut acc = vec![0u8; n];
+    // Same rules as `host_controls`, without allocating per host (the hot loop).
     for (host_id, h) in hosts {
         if h.revoked {
             continue;
         }
         total += 1;
-        if h.last_seen.is_none_or(|s| at - s > stale_after_us) {
-            stale += 1;
-        }
-        for (ci, (status, reason)) in host_controls(h, index, policy, at, stale_after_us)
-            .into_iter()
-            .enumerate()
-        {
-            let slot = match status {
-                "pass" => 0,
-                "fail" => 1,
-                "unknown" => 2,
-                _ => 3,
-            };
-            counts[ci][slot] += 1;
-            if slot == 1 {
-                failing[ci].push(HostReason {
-                    host_id: host_id.to_string(),
-                    hostname: h.hostname.to_string(),
-                    reason: reason.unwrap_or_default(),
-                });
+        let is_stale = h.last_seen.is_none_or(|s| at - s > stale_after_us);
+        stale += is_stale as u64;
+        acc.fill(0);
+        if !is_stale {
+            for (c, st, _) in h.findings.iter() {
+                let bit = match st {
+                    Status::Pass => PASS,
+                    Status::Fail => FAIL,
+                    Status::Error => ERROR,
+                    Status::NotApplicable => NA,
+                };
+                for &ci in &index.check_controls[*c as usize] {
+                    acc[ci] |= bit;
+                }
             }
         }
+        let host_slot = host_list.len();
+        for ci in 0..n {
+            let slot = if excluded[ci] {
+                3
+            } else if is_stale || acc[ci] == 0 {
+                2
+            } else if acc[ci] & FAIL != 0 {
+                1
+            } else if acc[ci] & ERROR != 0 {
+                2
+            } else if acc[ci] & PASS != 0 {
+                0
+            } else {
+                3
+            };
+            counts[ci][slot] += 1;
+            if slot == 1 && limit > 0 {
+                let heap = &mut listed[ci];
+                if heap.len() < limit {
+                    heap.push((host_id, host_slot));
+                } else if heap.peek().is_some_and(|top| host_id < top.0) {
+                    heap.pop();
+                    heap.push((host_id, host_slot));
+                }
+            }
+        }
+        host_list.push(h);
     }
     let controls = index
         .controls
@@ -284,13 +340,22 @@ pub fn snapshot<'a>(
         .map(|(ci, control)| {
             let [pass, fail, unknown, na] = counts[ci];
             let applicable = pass + fail + unknown;
-            let mut hosts = std::mem::take(&mut failing[ci]);
-            let truncated = hosts.len() > limit;
-            if truncated {
-                hosts.select_nth_unstable_by(limit, |a, b| a.host_id.cmp(&b.host_id));
-                hosts.truncate(limit);
-            }
-            hosts.sort_by(|a, b| a.host_id.cmp(&b.host_id));
+            let mut chosen = std::mem::take(&mut listed[ci]).into_vec();
+            chosen.sort();
+            let failing_hosts = chosen
+                .into_iter()
+                .map(|(host_id, slot)| {
+                    let h = host_list[slot];
+                    let reason = host_controls(h, index, policy, at, stale_after_us)
+                        .swap_remove(ci)
+                        .1;
+                    HostReason {
+                        host_id: host_id.to_string(),
+                        hostname: h.hostname.to_string(),
+                        reason: reason.unwrap_or_default(),
+                    }
+                })
+                .collect();
             ControlSnapshot {
                 control: control.clone(),
                 title: evidence_controls::catalog::control(control).map(|c| c.title.as_str()),
@@ -300,8 +365,8 @@ pub fn snapshot<'a>(
                 unknown,
                 not_applicable: na,
                 share_passing: (applicable > 0).then(|| pass as f64 / applicable as f64),
-                failing_hosts: hosts,
-                failing_hosts_truncated: truncated,
+                failing_hosts,
+                failing_hosts_truncated: fail as usize > limit,
             }
         })
         .collect();
