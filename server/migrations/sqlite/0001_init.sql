@@ -75,8 +75,7 @@ CREATE INDEX gaps_host ON gaps(host_id);
 CREATE TABLE latest_facts (
     host_id      TEXT PRIMARY KEY,
     log_index    INTEGER NOT NULL,
-    collected_at INTEGER NOT NULL,
-    facts        TEXT NOT NULL
+    collected_at INTEGER NOT NULL
 );
 
 CREATE TABLE current_findings (

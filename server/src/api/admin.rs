@@ -236,12 +236,12 @@ pub fn reevaluate(state: &AppState, policy: OrgPolicy) -> Result<usize, ApiErr> 
         *p = (p.0 + 1, policy.clone());
     }
     let mut updates = Vec::new();
-    for (host_id, facts_json) in state.store.latest_facts()? {
-        let facts: evidence_protocol::Facts =
-            serde_json::from_str(&facts_json).map_err(ApiErr::internal)?;
+    for (host_id, bytes) in state.store.latest_facts()? {
+        let report = evidence_protocol::Report::from_bytes(&bytes).map_err(ApiErr::internal)?;
+        let Some(facts) = report.facts() else { continue };
         updates.push(FindingsUpdate {
             host_id,
-            findings: crate::writer::evaluate(&facts, &policy.checks),
+            findings: crate::writer::evaluate(facts, &policy.checks),
         });
     }
     state.store.apply_findings(&updates, now)?;

@@ -283,12 +283,7 @@ async fn submit_inner(
     let (content, facts) = match report.kind {
         ReportKind::Full { facts } => {
             let findings = crate::writer::evaluate(&facts, &policy.checks);
-            let facts_json = serde_json::to_string(&facts).map_err(ApiErr::internal)?;
-            (
-                AppendContent::Full {
-                    facts_json,
-                    findings,
-                },
+            (AppendContent::Full { findings },
                 Some(facts),
             )
         }

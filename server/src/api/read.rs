@@ -83,7 +83,11 @@ pub async fn host(
     Ok(Json(json!({
         "host": detail.summary,
         "stale": is_stale(&state, detail.summary.last_seen, now),
-        "facts": detail.facts_json.as_deref().and_then(|f| serde_json::from_str::<Value>(f).ok()),
+        "facts": detail
+            .latest_full_report
+            .as_deref()
+            .and_then(|b| evidence_protocol::Report::from_bytes(b).ok())
+            .and_then(|r| r.facts().and_then(|f| serde_json::to_value(f).ok())),
         "facts_collected_at": detail.facts_collected_at.map(crate::time::fmt),
         "findings": findings,
         "controls": controls,

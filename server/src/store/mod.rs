@@ -69,8 +69,9 @@ pub trait Store: Send + Sync + 'static {
     // ---- reads ----
     fn hosts(&self) -> StoreResult<Vec<HostSummary>>;
     fn host(&self, host_id: &str) -> StoreResult<Option<HostDetail>>;
-    /// Latest facts (JSON) of every host that sent a full report: for re-evaluation.
-    fn latest_facts(&self) -> StoreResult<Vec<(String, String)>>;
+    /// Every host's latest full report (verbatim bytes; facts are parsed from them): for
+    /// re-evaluation after a policy change. Facts are not stored a second time.
+    fn latest_facts(&self) -> StoreResult<Vec<(String, Vec<u8>)>>;
     /// Every host's finding states as of `at` (latest transition at or before it), and each
     /// host's last report time at or before `at`. `at = i64::MAX` gives the current state.
     fn fleet_at(&self, at: i64) -> StoreResult<Vec<HostFindings>>;

@@ -405,9 +405,12 @@ impl Store for SqliteStore {
         super::sqlite_reads::host(self, host_id)
     }
 
-    fn latest_facts(&self) -> StoreResult<Vec<(String, String)>> {
+    fn latest_facts(&self) -> StoreResult<Vec<(String, Vec<u8>)>> {
         self.read(|c| {
-            c.prepare("SELECT host_id, facts FROM latest_facts ORDER BY host_id")?
+            c.prepare(
+                "SELECT l.host_id, e.body FROM latest_facts l
+                 JOIN evidence_log e ON e.log_index = l.log_index ORDER BY l.host_id",
+            )?
                 .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
                 .collect()
         })
@@ -548,7 +551,6 @@ mod tests {
                 dropped_reports: 0,
                 agent_version: "1".into(),
                 content: AppendContent::Full {
-                    facts_json: "{}".into(),
                     findings: vec![],
                 },
             };

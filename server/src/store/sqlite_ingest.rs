@@ -246,18 +246,14 @@ pub(super) fn append_one(
         is_full
     ])
     .map_err(db)?;
-    if let AppendContent::Full {
-        facts_json,
-        findings,
-    } = &item.content
-    {
+    if let AppendContent::Full { findings } = &item.content {
         tx.prepare_cached(
-            "INSERT INTO latest_facts (host_id, log_index, collected_at, facts) VALUES (?1, ?2, ?3, ?4)
+            "INSERT INTO latest_facts (host_id, log_index, collected_at) VALUES (?1, ?2, ?3)
              ON CONFLICT (host_id) DO UPDATE SET log_index = excluded.log_index,
-               collected_at = excluded.collected_at, facts = excluded.facts",
+               collected_at = excluded.collected_at",
         )
         .map_err(db)?
-        .execute(params![item.host_id, index as i64, item.collected_at, facts_json])
+        .execute(params![item.host_id, index as i64, item.collected_at])
         .map_err(db)?;
         apply_host_findings(tx, &item.host_id, findings, item.received_at, Some(index))?;
     }

@@ -30,8 +30,9 @@ pub(super) fn host(s: &SqliteStore, host_id: &str) -> StoreResult<Option<HostDet
         else {
             return Ok(None);
         };
-        let facts: Option<(String, i64)> = c
-            .query_row("SELECT facts, collected_at FROM latest_facts WHERE host_id = ?1", [host_id], |r| {
+        let facts: Option<(Vec<u8>, i64)> = c
+            .query_row("SELECT e.body, l.collected_at FROM latest_facts l
+                 JOIN evidence_log e ON e.log_index = l.log_index WHERE l.host_id = ?1", [host_id], |r| {
                 Ok((r.get(0)?, r.get(1)?))
             })
             .optional()?;
@@ -78,7 +79,7 @@ pub(super) fn host(s: &SqliteStore, host_id: &str) -> StoreResult<Option<HostDet
         Ok(Some(HostDetail {
             summary,
             facts_collected_at: facts.as_ref().map(|f| f.1),
-            facts_json: facts.map(|f| f.0),
+            latest_full_report: facts.map(|f| f.0),
             findings,
             transitions,
             gaps,

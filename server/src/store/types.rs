@@ -120,7 +120,6 @@ pub struct AppendItem {
 pub enum AppendContent {
     /// Facts JSON and the findings computed from them.
     Full {
-        facts_json: String,
         findings: Vec<NewFinding>,
     },
     Attestation {
@@ -218,7 +217,8 @@ pub struct LogEntry {
 #[derive(Debug, Clone)]
 pub struct HostDetail {
     pub summary: HostSummary,
-    pub facts_json: Option<String>,
+    /// The verbatim bytes of the host's latest full report (its facts are read from them).
+    pub latest_full_report: Option<Vec<u8>>,
     pub facts_collected_at: Option<i64>,
     pub findings: Vec<StoredFinding>,
     pub transitions: Vec<Transition>,

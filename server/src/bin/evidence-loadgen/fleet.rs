@@ -100,7 +100,6 @@ pub fn populate(data_dir: &std::path::Path, hosts: usize) -> anyhow::Result<()> 
             dropped_reports: 0,
             agent_version: "populate".into(),
             content: AppendContent::Full {
-                facts_json: serde_json::to_string(&facts)?,
                 findings: evidence_server::writer::evaluate(&facts, &policy),
             },
         });
