@@ -4,6 +4,7 @@
 //! facts with the controls crate and prints the findings grouped by ISO/IEC 27002:2022 control,
 //! or the whole report as JSON.
 
+mod bench;
 mod collect;
 mod config;
 mod durable;
@@ -42,6 +43,9 @@ enum Command {
     Run(service::RunArgs),
     /// Show enrollment, server, last report and receipt, spool depth, last error, next run.
     Status(status::StatusArgs),
+    /// Fill the spool with signed reports (drain benchmark).
+    #[command(hide = true)]
+    BenchSpool(bench::BenchSpoolArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -57,6 +61,7 @@ fn main() -> anyhow::Result<()> {
             service::run(args)
         }
         Command::Status(args) => status::run(args),
+        Command::BenchSpool(args) => bench::run(args),
     }
 }
 

@@ -1,24 +1,25 @@
-//! Continuous monitoring: which files each collector reads, and a notify (inotify) watch on them
-//! that tells the service loop which collectors to re-run.
+//! Continuous monitoring: which files each collector reads, and an inotify watch on them that
+//! tells the service loop which collectors to re-run.
 //!
 //! Files that tools replace by writing a new file and renaming it over the old one (`vipw`,
 //! `useradd`, dpkg) lose an inotify watch placed on the file itself, so each watched file's
-//! parent directory is watched non-recursively and events are filtered by path. Watched
-//! directories (`sudoers.d`, `ufw`, `firewalld`, apt lists) are watched recursively. A target
+//! parent directory is watched and events are filtered by path. Watched directories
+//! (`sudoers.d`, `ufw`, `firewalld`, apt lists) are watched with their subdirectories. A target
 //! that does not exist yet is covered by its nearest existing ancestor, and [`Watch::refresh`]
-//! adds the real watch once it appears. Opening or reading a file (the collectors themselves do)
-//! is not a change.
+//! adds the real watch once it appears.
 //!
-//! Debouncing is done by the service loop (a quiet-time deadline on its timer), not by a
-//! polling thread, so an idle agent wakes for nothing.
+//! The inotify mask holds only changes (close after write, create, delete, rename, metadata):
+//! not opens or reads. The `notify` crate's inotify backend always adds `IN_OPEN`, and on `/etc`
+//! that wakes the agent for every program started anywhere on the host; with this mask an idle
+//! host costs nothing. One thread blocks in `read(2)` on the inotify descriptor. Debouncing is
+//! done by the service loop (a quiet-time deadline on its timer), not by a polling thread.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use evidence_collectors::CollectorName;
-use notify::event::{AccessKind, AccessMode, EventKind, MetadataKind, ModifyKind};
-use notify::{RecommendedWatcher, RecursiveMode, Watcher};
+use inotify::{Event, EventMask, Inotify, WatchDescriptor, WatchMask, Watches};
 
 /// The files and directories each collector reads, relative to the observed root. Names that
 /// this build has no collector for (yet) are skipped.
@@ -60,18 +61,34 @@ impl Pending {
     }
 }
 
-/// One collector's absolute watch targets.
+/// One collector's absolute watch target.
 #[derive(Debug, Clone)]
 struct Target {
     collector: CollectorName,
     path: PathBuf,
 }
 
-/// The live watch. Dropping it stops watching.
+/// Changes only: see the module doc.
+const MASK: WatchMask = WatchMask::CLOSE_WRITE
+    .union(WatchMask::CREATE)
+    .union(WatchMask::DELETE)
+    .union(WatchMask::MOVED_FROM)
+    .union(WatchMask::MOVED_TO)
+    .union(WatchMask::ATTRIB)
+    .union(WatchMask::DELETE_SELF)
+    .union(WatchMask::MOVE_SELF)
+    .union(WatchMask::ONLYDIR);
+
+/// Deepest subdirectory watched under a directory target.
+const MAX_DEPTH: usize = 4;
+
+type Dirs = Arc<Mutex<HashMap<WatchDescriptor, PathBuf>>>;
+
+/// The live watch; its reader thread lives as long as the process.
 pub struct Watch {
-    watcher: RecommendedWatcher,
-    targets: Vec<Target>,
-    active: BTreeMap<PathBuf, RecursiveMode>,
+    watches: Watches,
+    dirs: Dirs,
+    targets: Arc<Vec<Target>>,
 }
 
 impl Watch {
@@ -80,64 +97,104 @@ impl Watch {
         root: &Path,
         collectors: &[CollectorName],
         pending: Arc<Pending>,
-    ) -> notify::Result<Watch> {
-        // notify reports absolute paths; a relative root would never match them.
+    ) -> std::io::Result<Watch> {
+        // Event paths are built from absolute directory names; a relative root would not match.
         let root = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
-        let targets = targets(&root, collectors);
-        let matcher = targets.clone();
-        let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-            let event = match event {
-                Ok(event) => event,
-                Err(err) => {
-                    tracing::warn!(error = %err, "file watch error");
-                    return;
-                }
-            };
-            if !is_change(&event.kind) {
-                return;
-            }
-            let affected = affected(&matcher, &event.paths);
-            if affected.is_empty() {
-                return;
-            }
-            tracing::debug!(paths = ?event.paths, kind = ?event.kind, ?affected, "watched file changed");
-            pending
-                .changed
-                .lock()
-                .expect("pending lock")
-                .extend(affected);
-            pending.notify.notify_one();
-        })?;
-        let mut watch = Watch {
-            watcher,
-            targets,
-            active: BTreeMap::new(),
+        let targets = Arc::new(targets(&root, collectors));
+        let mut inotify = Inotify::init()?;
+        let watch = Watch {
+            watches: inotify.watches(),
+            dirs: Dirs::default(),
+            targets: targets.clone(),
         };
+        let dirs = watch.dirs.clone();
+        std::thread::Builder::new()
+            .name("evidence-watch".into())
+            .spawn(move || {
+                let mut buffer = vec![0u8; 16 * 1024];
+                loop {
+                    let events = match inotify.read_events_blocking(&mut buffer) {
+                        Ok(events) => events,
+                        Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
+                        Err(err) => {
+                            tracing::error!(error = %err, "file watch stopped");
+                            return;
+                        }
+                    };
+                    let mut changed = BTreeSet::new();
+                    for event in events {
+                        changed.extend(on_event(&targets, &dirs, &event));
+                    }
+                    if !changed.is_empty() {
+                        pending
+                            .changed
+                            .lock()
+                            .expect("pending lock")
+                            .extend(changed);
+                        pending.notify.notify_one();
+                    }
+                }
+            })?;
+        let mut watch = watch;
         watch.refresh();
         Ok(watch)
     }
 
-    /// Adds watches for targets that appeared since the last call; forgets those whose path is
-    /// gone (the kernel dropped them) so they are added again when it comes back.
+    /// (Re-)adds a watch on every directory the targets need now: new directories get one,
+    /// existing ones keep theirs (inotify returns the same descriptor for the same directory).
     pub fn refresh(&mut self) {
-        self.active.retain(|path, _| path.exists());
-        for (path, mode) in plan(&self.targets) {
-            if self.active.get(&path) == Some(&mode) {
-                continue;
-            }
-            match self.watcher.watch(&path, mode) {
-                Ok(()) => {
-                    self.active.insert(path, mode);
+        for dir in plan(&self.targets) {
+            match self.watches.add(&dir, MASK) {
+                Ok(wd) => {
+                    self.dirs.lock().expect("dirs lock").insert(wd, dir);
                 }
-                Err(err) => tracing::warn!(path = %path.display(), error = %err, "cannot watch"),
+                Err(err) => tracing::warn!(path = %dir.display(), error = %err, "cannot watch"),
             }
         }
     }
 
-    /// Paths being watched, for logs and tests.
+    /// Directories being watched, for logs and tests.
     pub fn watched(&self) -> Vec<PathBuf> {
-        self.active.keys().cloned().collect()
+        let mut dirs: Vec<PathBuf> = self
+            .dirs
+            .lock()
+            .expect("dirs lock")
+            .values()
+            .cloned()
+            .collect();
+        dirs.sort();
+        dirs
     }
+}
+
+/// The collectors one inotify event concerns.
+fn on_event(
+    targets: &[Target],
+    dirs: &Dirs,
+    event: &Event<&std::ffi::OsStr>,
+) -> BTreeSet<CollectorName> {
+    if event.mask.contains(EventMask::Q_OVERFLOW) {
+        // The kernel's queue overflowed: anything may have changed.
+        return targets.iter().map(|t| t.collector).collect();
+    }
+    let mut dirs = dirs.lock().expect("dirs lock");
+    if event.mask.contains(EventMask::IGNORED) {
+        // The directory is gone; refresh() watches it again if it comes back.
+        dirs.remove(&event.wd);
+        return BTreeSet::new();
+    }
+    let Some(dir) = dirs.get(&event.wd) else {
+        return BTreeSet::new();
+    };
+    let path = match event.name {
+        Some(name) => dir.join(name),
+        None => dir.clone(),
+    };
+    let affected = affected(targets, std::slice::from_ref(&path));
+    if !affected.is_empty() {
+        tracing::debug!(path = %path.display(), mask = ?event.mask, ?affected, "watched file changed");
+    }
+    affected
 }
 
 fn targets(root: &Path, collectors: &[CollectorName]) -> Vec<Target> {
@@ -159,20 +216,19 @@ fn targets(root: &Path, collectors: &[CollectorName]) -> Vec<Target> {
     out
 }
 
-/// Which directories to watch, and how: an existing directory target recursively, and the
-/// nearest existing ancestor of every target's parent non-recursively (renames over a file and
-/// the creation of a missing target land there).
-fn plan(targets: &[Target]) -> BTreeMap<PathBuf, RecursiveMode> {
-    let mut plan = BTreeMap::new();
+/// Which directories to watch: an existing directory target and its subdirectories, and the
+/// nearest existing ancestor of every target's parent (renames over a file and the creation of
+/// a missing target land there).
+fn plan(targets: &[Target]) -> BTreeSet<PathBuf> {
+    let mut plan = BTreeSet::new();
     for target in targets {
         if target.path.is_dir() {
-            plan.insert(target.path.clone(), RecursiveMode::Recursive);
+            subdirs(&target.path, MAX_DEPTH, &mut plan);
         }
         let mut dir = target.path.parent();
         while let Some(d) = dir {
             if d.is_dir() {
-                plan.entry(d.to_path_buf())
-                    .or_insert(RecursiveMode::NonRecursive);
+                plan.insert(d.to_path_buf());
                 break;
             }
             dir = d.parent();
@@ -181,18 +237,24 @@ fn plan(targets: &[Target]) -> BTreeMap<PathBuf, RecursiveMode> {
     plan
 }
 
-/// True for events that can change what a collector reads: not opens, reads or access times.
-fn is_change(kind: &EventKind) -> bool {
-    match kind {
-        EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
-        EventKind::Access(_) => false,
-        EventKind::Modify(ModifyKind::Metadata(MetadataKind::AccessTime)) => false,
-        _ => true,
+/// `dir` and its subdirectories down to `depth` levels, not following symbolic links.
+fn subdirs(dir: &Path, depth: usize, out: &mut BTreeSet<PathBuf>) {
+    out.insert(dir.to_path_buf());
+    if depth == 0 {
+        return;
+    }
+    let Ok(items) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for item in items.flatten() {
+        if item.file_type().is_ok_and(|t| t.is_dir()) {
+            subdirs(&item.path(), depth - 1, out);
+        }
     }
 }
 
-/// Collectors whose targets an event touches: the target itself, something inside a target
-/// directory, or a directory on the way to a target (created, removed or renamed).
+/// Collectors whose targets one of `paths` touches: the target itself, something inside a
+/// target directory, or a directory on the way to a target (created, removed or renamed).
 fn affected(targets: &[Target], paths: &[PathBuf]) -> BTreeSet<CollectorName> {
     targets
         .iter()
@@ -246,22 +308,6 @@ mod tests {
             .iter()
             .all(|t| t.collector == CollectorName::Firewall));
         assert!(affected(&targets, &[PathBuf::from("/etc/shadow")]).is_empty());
-    }
-
-    #[test]
-    fn reads_and_opens_are_not_changes_but_writes_and_renames_are() {
-        assert!(!is_change(&EventKind::Access(AccessKind::Open(
-            AccessMode::Any
-        ))));
-        assert!(!is_change(&EventKind::Access(AccessKind::Close(
-            AccessMode::Read
-        ))));
-        assert!(is_change(&EventKind::Access(AccessKind::Close(
-            AccessMode::Write
-        ))));
-        assert!(is_change(&EventKind::Modify(ModifyKind::Name(
-            notify::event::RenameMode::Both
-        ))));
     }
 
     /// Waits (at most 5 s) until some collector is pending, and takes the set.

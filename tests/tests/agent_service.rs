@@ -234,9 +234,10 @@ impl Agent {
         let config = format!(
             "[schedule]\ninterval_secs = 3600\nsplay_secs = 0\nheartbeat_secs = {}\n\
              [watch]\ndebounce_ms = {}\n\
+             [spool]\nmax_reports = {}\n\
              [ship]\nbackoff_initial_ms = 100\nbackoff_max_secs = 1\nrequest_timeout_secs = 5\n\
              [collectors]\nonly = [\"accounts\"]\ntimeout_secs = 10\n",
-            tuning.heartbeat_secs, tuning.debounce_ms
+            tuning.heartbeat_secs, tuning.debounce_ms, tuning.max_reports
         );
         std::fs::write(dir.path().join("agent.toml"), config).unwrap();
         Agent { dir, child: None }
@@ -395,11 +396,13 @@ fn rand_u128() -> u128 {
 struct Tuning {
     heartbeat_secs: u64,
     debounce_ms: u64,
+    max_reports: u64,
 }
 
 const TUNING: Tuning = Tuning {
     heartbeat_secs: 3600,
     debounce_ms: 300,
+    max_reports: 10_000,
 };
 
 /// A server, and an agent enrolled with it (not yet running).
@@ -540,6 +543,57 @@ fn reports_made_while_the_server_is_down_all_arrive_once_and_in_order() {
     );
     let host = server.host(&host_id);
     assert_eq!(host["history"]["gaps"], json!([]), "no gap: {host}");
+}
+
+#[test]
+fn a_full_spool_drops_the_oldest_and_the_server_records_the_counted_gap() {
+    let tuning = Tuning {
+        heartbeat_secs: 1,
+        max_reports: 3,
+        ..TUNING
+    };
+    let (_data, mut server, mut agent) = enrolled(tuning);
+    let host_id = agent.host_id();
+    agent.start();
+    wait_until("the first report", Duration::from_secs(20), || {
+        (!server.seqs(&host_id).is_empty()).then_some(())
+    });
+    server.stop();
+    let before = agent.next_seq();
+    wait_until(
+        "7 heartbeats made during the outage",
+        Duration::from_secs(20),
+        || (agent.next_seq() >= before + 7).then_some(()),
+    );
+    assert_eq!(agent.spool_depth(), 3, "the spool keeps only the newest 3");
+    server.restart();
+    wait_until("the spool to drain", Duration::from_secs(30), || {
+        (agent.spool_depth() == 0).then_some(())
+    });
+    agent.stop();
+    let last = agent.next_seq() - 1;
+    wait_until(
+        "the last report on the server",
+        Duration::from_secs(10),
+        || (server.seqs(&host_id).last() == Some(&last)).then_some(()),
+    );
+    let seqs = server.seqs(&host_id);
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "in order: {seqs:?}");
+    let missing = last - seqs.len() as u64;
+    assert!(missing >= 4, "reports were dropped: {seqs:?}");
+    let host = server.host(&host_id);
+    let counted: u64 = host["history"]["gaps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|g| g["kind"] == "dropped_reports")
+        .map(|g| g["dropped"].as_u64().unwrap())
+        .sum();
+    assert_eq!(
+        counted, missing,
+        "every dropped report is counted: {}",
+        host["history"]["gaps"]
+    );
 }
 
 #[test]
