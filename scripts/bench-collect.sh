@@ -14,35 +14,32 @@ runs="${RUNS:-20}"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-peak_rss_kb() { # median peak RSS (KiB) over 5 runs of "$@"
-  for _ in 1 2 3 4 5; do
+peak_rss_kb() { # median peak RSS (KiB) over $1 runs of the rest
+  local n=$1; shift
+  for _ in $(seq "$n"); do
     /usr/bin/time -f '%M' "$@" 2>&1 >/dev/null | tail -n 1
-  done | sort -n | sed -n 3p
+  done | sort -n | sed -n "$(( (n + 1) / 2 ))p"
 }
 median_ms() { # median wall ms from a hyperfine JSON export, command index $2
   python3 -c "import json,sys; r=json.load(open(sys.argv[1]))['results'][int(sys.argv[2])]; print(round(r['median']*1000,1))" "$1" "$2"
 }
 
 "$agent" collect >/dev/null # warm the page cache for every tool alike
-hyperfine -N --warmup 3 --runs "$runs" --export-json "$tmp/patch.json" \
-  "$agent collect --only patch_level --json" "apt list --upgradable" >/dev/null 2>&1
-hyperfine -N --warmup 2 --runs "$runs" --export-json "$tmp/collect.json" \
-  "$agent collect --json" >/dev/null 2>&1
+# One hyperfine run, so the three commands meet the same machine load.
+hyperfine -N --warmup 3 --runs "$runs" --export-json "$tmp/side.json" \
+  "$agent collect --json" "$agent collect --only patch_level --json" "apt list --upgradable" \
+  >/dev/null 2>&1
 
-ours_patch=$(median_ms "$tmp/patch.json" 0)
-apt_ms=$(median_ms "$tmp/patch.json" 1)
-collect_ms=$(median_ms "$tmp/collect.json" 0)
-collect_rss=$(peak_rss_kb "$agent" collect --json)
-apt_rss=$(peak_rss_kb apt list --upgradable)
+collect_ms=$(median_ms "$tmp/side.json" 0)
+ours_patch=$(median_ms "$tmp/side.json" 1)
+apt_ms=$(median_ms "$tmp/side.json" 2)
+collect_rss=$(peak_rss_kb 5 "$agent" collect --json)
+apt_rss=$(peak_rss_kb 5 apt list --upgradable)
 
 counts=$("$agent" collect --only patch_level --json | python3 -c '
 import json,sys
-f=json.load(sys.stdin)["facts"]["patch_level"]
-o=f.get("observed") or {}
-def n(key):
-    v=o.get(key)
-    return len(v) if isinstance(v,list) else v
-print(n("pending_updates"), n("pending_security_updates"))')
+pending=json.load(sys.stdin)["facts"]["patch_level"]["observed"]["updates"]["observed"]["pending"]
+print(len(pending), sum(1 for p in pending if p["security"]))')
 apt_out=$(apt list --upgradable 2>/dev/null | grep -v '^Listing' || true)
 apt_total=$(grep -c . <<<"$apt_out" || true)
 apt_security=$(grep -c -- '-security' <<<"$apt_out" || true)
@@ -53,7 +50,7 @@ if command -v lynis >/dev/null; then
     "lynis audit system --quick --no-colors --quiet" >/dev/null 2>&1 || true
   if [ -s "$tmp/lynis.json" ]; then
     lynis_ms=$(median_ms "$tmp/lynis.json" 0)
-    lynis_rss=$(peak_rss_kb lynis audit system --quick --no-colors --quiet)
+    lynis_rss=$(peak_rss_kb 1 lynis audit system --quick --no-colors --quiet)
     lynis_line="| lynis audit system --quick | $lynis_ms ms | $((lynis_rss / 1024)) MiB | $(python3 -c "print(round($lynis_ms/$collect_ms))")x slower than collect |"
   fi
 fi
@@ -61,7 +58,7 @@ fi
 section=$(cat <<MD
 <!-- bench-collect:start -->
 ## Collect (one host)
-Measured $(date -u +%Y-%m-%d) on $(nproc) cores, $(uname -r), as $(id -un); medians of $runs runs (hyperfine -N), peak RSS the median of 5 runs (/usr/bin/time).
+Measured $(date -u +%Y-%m-%d) on $(nproc) cores, $(uname -r), as $(id -un); medians of $runs runs (hyperfine -N), peak RSS the median of 5 runs (/usr/bin/time; lynis: 1 run, 3 timed runs).
 Reproduce: \`sudo scripts/bench-collect.sh --write\`
 
 | command | median wall | peak RSS | note |
