@@ -294,10 +294,15 @@ impl Agent {
     }
 
     fn start(&mut self) {
+        self.start_with_env(&[]);
+    }
+
+    fn start_with_env(&mut self, env: &[(&str, &str)]) {
         let log = std::fs::File::create(self.dir.path().join("agent.log")).unwrap();
         let child = self
             .command("run")
             .env("RUST_LOG", "info")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -751,4 +756,41 @@ fn a_revoked_host_gets_a_clear_error_and_loses_nothing_locally() {
         "{text}"
     );
     agent.stop();
+}
+
+#[test]
+fn under_systemd_the_agent_reports_ready_pings_the_watchdog_and_says_stopping() {
+    let (_data, _server, mut agent) = enrolled(TUNING);
+    let socket_path = agent.dir.path().join("notify.sock");
+    let socket = std::os::unix::net::UnixDatagram::bind(&socket_path).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let socket_env = socket_path.to_str().unwrap().to_string();
+    // A 2 s watchdog: the agent must ping at least every second.
+    agent.start_with_env(&[("NOTIFY_SOCKET", &socket_env), ("WATCHDOG_USEC", "2000000")]);
+    let mut seen = Vec::new();
+    let mut buffer = [0u8; 512];
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !(seen.iter().any(|m: &String| m.contains("READY=1"))
+        && seen.iter().filter(|m| m.contains("WATCHDOG=1")).count() >= 2)
+    {
+        assert!(Instant::now() < deadline, "notifications so far: {seen:?}");
+        let n = socket
+            .recv(&mut buffer)
+            .expect("a notification within 10 s");
+        seen.push(String::from_utf8_lossy(&buffer[..n]).into_owned());
+    }
+    agent.stop();
+    let mut rest = Vec::new();
+    socket
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    while let Ok(n) = socket.recv(&mut buffer) {
+        rest.push(String::from_utf8_lossy(&buffer[..n]).into_owned());
+    }
+    assert!(
+        rest.iter().any(|m| m.contains("STOPPING=1")),
+        "after SIGTERM: {rest:?}"
+    );
 }
