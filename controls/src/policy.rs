@@ -29,3 +29,21 @@ impl Policy {
         toml::from_str(text).map_err(|e| PolicyError(e.to_string()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_documented_example_policy_is_exactly_the_built_in_defaults() {
+        let text = include_str!("../../packaging/policy.example.toml");
+        assert_eq!(Policy::from_toml(text).unwrap(), Policy::default());
+    }
+
+    #[test]
+    fn an_empty_policy_is_the_defaults_and_a_typo_is_refused() {
+        assert_eq!(Policy::from_toml("").unwrap(), Policy::default());
+        let err = Policy::from_toml("[accounts]\ndormant_dayz = 30\n").unwrap_err();
+        assert!(err.to_string().contains("dormant_dayz"), "{err}");
+    }
+}
