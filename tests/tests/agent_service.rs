@@ -31,6 +31,11 @@ impl Server {
     /// Starts `evidence-server serve`; `token` is the admin token of an existing data dir
     /// (printed only on its first start).
     fn start(data_dir: &Path, port: u16, token: Option<&str>) -> Server {
+        Server::start_with(data_dir, port, token, &[])
+    }
+
+    /// As [`Server::start`], with more `serve` arguments.
+    fn start_with(data_dir: &Path, port: u16, token: Option<&str>, extra: &[&Path]) -> Server {
         let mut child = Command::new(evidence_tests::binary("evidence-server"))
             .args([
                 "serve",
@@ -39,6 +44,7 @@ impl Server {
                 "--data-dir",
             ])
             .arg(data_dir)
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -266,16 +272,15 @@ impl Agent {
 
     /// `evidence-agent enroll`; returns (success, stdout + stderr).
     fn enroll(&self, server: &Server, fingerprint: &str, secret: &str) -> (bool, String) {
+        self.enroll_pinned(server, &["--server-fingerprint", fingerprint], secret)
+    }
+
+    /// `evidence-agent enroll` with the given pin arguments.
+    fn enroll_pinned(&self, server: &Server, pin: &[&str], secret: &str) -> (bool, String) {
         let out = self
             .command("enroll")
-            .args([
-                "--server",
-                &server.url(),
-                "--token",
-                secret,
-                "--server-fingerprint",
-                fingerprint,
-            ])
+            .args(["--server", &server.url(), "--token", secret])
+            .args(pin)
             .output()
             .unwrap();
         let text = format!(
@@ -793,4 +798,76 @@ fn under_systemd_the_agent_reports_ready_pings_the_watchdog_and_says_stopping() 
         rest.iter().any(|m| m.contains("STOPPING=1")),
         "after SIGTERM: {rest:?}"
     );
+}
+
+/// A CA certificate (PEM) and an issuer that signs with it.
+fn make_ca(name: &str) -> (String, rcgen::Issuer<'static, rcgen::KeyPair>) {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, name);
+    params.key_usages = vec![
+        rcgen::KeyUsagePurpose::KeyCertSign,
+        rcgen::KeyUsagePurpose::CrlSign,
+    ];
+    let cert = params.self_signed(&key).unwrap();
+    (cert.pem(), rcgen::Issuer::new(params, key))
+}
+
+#[test]
+fn an_agent_pinned_to_a_ca_reports_and_refuses_a_server_from_another_ca() {
+    let data = tempfile::tempdir().unwrap();
+    let (ca_pem, ca) = make_ca("evidence test CA");
+    let (other_ca_pem, _) = make_ca("some other CA");
+    let key = rcgen::KeyPair::generate().unwrap();
+    let names = vec!["localhost".to_string(), "127.0.0.1".to_string()];
+    let mut params = rcgen::CertificateParams::new(names).unwrap();
+    params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
+    let leaf = params.signed_by(&key, &ca).unwrap();
+    let cert_file = data.path().join("server.pem");
+    let key_file = data.path().join("server-key.pem");
+    std::fs::write(&cert_file, leaf.pem()).unwrap();
+    std::fs::write(&key_file, key.serialize_pem()).unwrap();
+    let ca_file = data.path().join("ca.pem");
+    let other_ca_file = data.path().join("other-ca.pem");
+    std::fs::write(&ca_file, ca_pem).unwrap();
+    std::fs::write(&other_ca_file, other_ca_pem).unwrap();
+    let server = Server::start_with(
+        &data.path().join("server"),
+        free_port(),
+        None,
+        &[
+            Path::new("--tls-cert"),
+            &cert_file,
+            Path::new("--tls-key"),
+            &key_file,
+        ],
+    );
+
+    let stranger = Agent::new(TUNING);
+    let pin = ["--ca", other_ca_file.to_str().unwrap()];
+    let (ok, out) = stranger.enroll_pinned(&server, &pin, &server.new_secret());
+    assert!(!ok, "a server certified by another CA is refused: {out}");
+    assert!(
+        out.to_lowercase().contains("unknown issuer") || out.contains("UnknownIssuer"),
+        "clear error: {out}"
+    );
+
+    let mut agent = Agent::new(TUNING);
+    let pin = ["--ca", ca_file.to_str().unwrap()];
+    let (ok, out) = agent.enroll_pinned(&server, &pin, &server.new_secret());
+    assert!(ok, "enroll with the CA: {out}");
+    let host_id = agent.host_id();
+    agent.start();
+    wait_until(
+        "the first report over CA-validated TLS",
+        Duration::from_secs(20),
+        || server.finding(&host_id, "accounts.no_extra_uid0"),
+    );
+    agent.stop();
+    let (_, hosts) = server.api("GET", "/v1/hosts", None);
+    let count = hosts["hosts"].as_array().map(Vec::len);
+    assert_eq!(count, Some(1), "only the CA-pinned agent: {hosts}");
 }
