@@ -9,6 +9,9 @@ use clap::{Parser, Subcommand};
 use evidence_server::config::Config;
 use evidence_server::store::Store;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "evidence-server",
