@@ -158,8 +158,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
         t.elapsed().as_secs_f64()
     );
     let hosts = Arc::new(hosts);
-    let interval =
-        (args.rate > 0).then(|| Duration::from_secs_f64(work.len() as f64 / args.rate as f64));
+    // With a target rate, the whole run lasts n / rate seconds; each worker spreads its own
+    // reports evenly over that time (workers may hold different numbers of reports).
+    let run_secs = (args.rate > 0).then(|| n as f64 / args.rate as f64);
     let start = Instant::now();
     let mut tasks = Vec::new();
     for list in work {
@@ -170,6 +171,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             let mut lat = Vec::with_capacity(list.len());
             let mut errors: Vec<String> = Vec::new();
             let begin = Instant::now();
+            let interval = run_secs.map(|secs| Duration::from_secs_f64(secs / list.len().max(1) as f64));
             for (i, (hi, report)) in list.into_iter().enumerate() {
                 if let Some(iv) = interval {
                     tokio::time::sleep_until((begin + iv * i as u32).into()).await;
