@@ -40,12 +40,11 @@ impl AppState {
 
     /// Loads the fleet's current state from the store (at start).
     pub fn load_fleet(&self) -> StoreResult<()> {
-        let hosts = self.store.fleet_at(i64::MAX)?;
-        let mut map = self.fleet.hosts.write().expect("fleet lock");
-        map.clear();
-        for h in &hosts {
-            map.insert(h.host_id.clone(), HostState::from_store(h, &self.index));
-        }
+        let mut map = std::collections::HashMap::new();
+        self.store.for_each_host_at(i64::MAX, &mut |h| {
+            map.insert(h.host_id.clone(), HostState::from_store(&h, &self.index));
+        })?;
+        *self.fleet.hosts.write().expect("fleet lock") = map;
         Ok(())
     }
 

@@ -222,11 +222,11 @@ pub async fn snapshot(
             Some(json) => OrgPolicy::from_json(json.as_bytes()).map_err(ApiErr::internal)?,
             None => OrgPolicy::default(),
         };
-        let hosts = s.store.fleet_at(at)?;
-        let states: Vec<(String, HostState)> = hosts
-            .iter()
-            .map(|h| (h.host_id.clone(), HostState::from_store(h, &s.index)))
-            .collect();
+        let mut states: Vec<(String, HostState)> = Vec::new();
+        s.store.for_each_host_at(at, &mut |h| {
+            let state = HostState::from_store(&h, &s.index);
+            states.push((h.host_id, state));
+        })?;
         Ok(status::snapshot(
             states.iter().map(|(k, v)| (k.as_str(), v)),
             &s.index,

@@ -325,7 +325,10 @@ fn findings_store_transitions_only_on_change_and_the_past_is_queryable(
         s.findings_for_checks(&[fw.to_string()])?.len() == 1,
         "failing/error findings by check",
     )?;
-    check(s.latest_facts()? == vec![(h, b"3".to_vec())], "latest full report")?;
+    check(
+        s.latest_facts()? == vec![(h, b"3".to_vec())],
+        "latest full report",
+    )?;
     Ok(())
 }
 

@@ -74,7 +74,15 @@ pub trait Store: Send + Sync + 'static {
     fn latest_facts(&self) -> StoreResult<Vec<(String, Vec<u8>)>>;
     /// Every host's finding states as of `at` (latest transition at or before it), and each
     /// host's last report time at or before `at`. `at = i64::MAX` gives the current state.
-    fn fleet_at(&self, at: i64) -> StoreResult<Vec<HostFindings>>;
+    /// Streams every host (ordered by host id) to `f`, so 100,000 hosts never sit in memory
+    /// in this wide form at once.
+    fn for_each_host_at(&self, at: i64, f: &mut dyn FnMut(HostFindings)) -> StoreResult<()>;
+    /// [`Store::for_each_host_at`], collected.
+    fn fleet_at(&self, at: i64) -> StoreResult<Vec<HostFindings>> {
+        let mut out = Vec::new();
+        self.for_each_host_at(at, &mut |h| out.push(h))?;
+        Ok(out)
+    }
     /// Current failing/erroring findings for these checks, with evidence (one control's page).
     fn findings_for_checks(&self, checks: &[String]) -> StoreResult<Vec<StoredFinding>>;
     /// One stored report's verbatim bytes.

@@ -40,6 +40,8 @@ impl SqliteStore {
     /// Opens (creating if needed) `path` and applies pending migrations.
     pub fn open(path: &Path) -> StoreResult<Self> {
         let mut conn = Self::connect(path)?;
+        // The writer keeps a larger page cache than the readers.
+        conn.execute_batch("PRAGMA cache_size=-32000").map_err(db)?;
         migrate(&mut conn)?;
         Ok(Self {
             writer: Mutex::new(conn),
@@ -52,7 +54,7 @@ impl SqliteStore {
         let conn = Connection::open(path).map_err(db)?;
         conn.execute_batch(
             "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;
-             PRAGMA busy_timeout=10000; PRAGMA cache_size=-32000;",
+             PRAGMA busy_timeout=10000; PRAGMA cache_size=-4000;",
         )
         .map_err(db)?;
         Ok(conn)
@@ -411,13 +413,13 @@ impl Store for SqliteStore {
                 "SELECT l.host_id, e.body FROM latest_facts l
                  JOIN evidence_log e ON e.log_index = l.log_index ORDER BY l.host_id",
             )?
-                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-                .collect()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect()
         })
     }
 
-    fn fleet_at(&self, at: i64) -> StoreResult<Vec<HostFindings>> {
-        super::sqlite_reads::fleet_at(self, at)
+    fn for_each_host_at(&self, at: i64, f: &mut dyn FnMut(HostFindings)) -> StoreResult<()> {
+        super::sqlite_reads::for_each_host_at(self, at, f)
     }
 
     fn findings_for_checks(&self, checks: &[String]) -> StoreResult<Vec<StoredFinding>> {
@@ -550,9 +552,7 @@ mod tests {
                 received_at: 1,
                 dropped_reports: 0,
                 agent_version: "1".into(),
-                content: AppendContent::Full {
-                    findings: vec![],
-                },
+                content: AppendContent::Full { findings: vec![] },
             };
             s.append_reports(&[item]).unwrap().remove(0).unwrap();
         }

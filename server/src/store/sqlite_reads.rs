@@ -88,55 +88,68 @@ pub(super) fn host(s: &SqliteStore, host_id: &str) -> StoreResult<Option<HostDet
     })
 }
 
-pub(super) fn fleet_at(s: &SqliteStore, at: i64) -> StoreResult<Vec<HostFindings>> {
+/// Streams hosts in host-id order, merging the (host-id ordered) findings query into them.
+pub(super) fn for_each_host_at(
+    s: &SqliteStore,
+    at: i64,
+    f: &mut dyn FnMut(HostFindings),
+) -> StoreResult<()> {
     s.read(|c| {
-        let mut hosts: Vec<HostFindings> = Vec::new();
-        let mut by_id: HashMap<String, usize> = HashMap::new();
-        let mut stmt = c.prepare("SELECT host_id, hostname, revoked_at FROM hosts WHERE enrolled_at <= ?1 ORDER BY host_id")?;
-        for row in stmt.query_map([at], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, Option<i64>>(2)?)))? {
-            let (host_id, hostname, revoked) = row?;
-            by_id.insert(host_id.clone(), hosts.len());
-            hosts.push(HostFindings {
-                host_id,
-                hostname,
-                last_seen: None,
-                revoked: revoked.is_some_and(|r| r <= at),
-                findings: Vec::new(),
-            });
-        }
         let current = at == i64::MAX;
-        let seen_sql = if current {
-            "SELECT host_id, last_seen FROM hosts WHERE last_seen IS NOT NULL AND ?1 = ?1"
-        } else {
-            "SELECT host_id, MAX(received_at) FROM evidence_log WHERE received_at <= ?1 GROUP BY host_id"
-        };
-        for row in c.prepare(seen_sql)?.query_map([at], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))? {
-            let (host_id, seen) = row?;
-            if let Some(&i) = by_id.get(&host_id) {
-                hosts[i].last_seen = Some(seen);
+        // Last report at or before `at`, for past dates (current: the hosts table has it).
+        let mut seen_past: HashMap<String, i64> = HashMap::new();
+        if !current {
+            let mut stmt = c.prepare("SELECT host_id, MAX(received_at) FROM evidence_log WHERE received_at <= ?1 GROUP BY host_id")?;
+            for row in stmt.query_map([at], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))? {
+                let (h, t) = row?;
+                seen_past.insert(h, t);
             }
         }
         let findings_sql = if current {
-            "SELECT host_id, check_id, status, reason FROM current_findings WHERE ?1 = ?1"
+            "SELECT host_id, check_id, status, reason FROM current_findings WHERE ?1 = ?1 ORDER BY host_id, check_id"
         } else {
             "SELECT t.host_id, t.check_id, t.status, t.reason FROM finding_transitions t
              JOIN (SELECT MAX(id) AS id FROM finding_transitions WHERE at <= ?1 GROUP BY host_id, check_id) m
-             ON t.id = m.id WHERE t.status != 'absent'"
+             ON t.id = m.id WHERE t.status != 'absent' ORDER BY t.host_id, t.check_id"
         };
-        let mut stmt = c.prepare(findings_sql)?;
-        let mut rows = stmt.query([at])?;
-        while let Some(r) = rows.next()? {
+        let mut fstmt = c.prepare(findings_sql)?;
+        let mut frows = fstmt.query([at])?;
+        // (host id, check id, status, reason)
+        type Row = (String, String, String, Option<String>);
+        let next_finding = |rows: &mut rusqlite::Rows| -> rusqlite::Result<Option<Row>> {
+            Ok(match rows.next()? {
+                Some(r) => Some((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                None => None,
+            })
+        };
+        let mut pending = next_finding(&mut frows)?;
+        let mut hstmt = c.prepare(
+            "SELECT host_id, hostname, revoked_at, last_seen FROM hosts WHERE enrolled_at <= ?1 ORDER BY host_id",
+        )?;
+        let mut hrows = hstmt.query([at])?;
+        while let Some(r) = hrows.next()? {
             let host_id: String = r.get(0)?;
-            let Some(&i) = by_id.get(&host_id) else { continue };
-            let status: String = r.get(2)?;
-            if let Some(status) = parse_status(&status) {
-                hosts[i].findings.push((r.get(1)?, status, r.get(3)?));
+            let revoked: Option<i64> = r.get(2)?;
+            let last_seen = if current { r.get(3)? } else { seen_past.get(&host_id).copied() };
+            let mut findings = Vec::new();
+            // Skip findings of hosts not listed (enrolled later), take this host's.
+            while let Some((h, check, status, reason)) = pending.take() {
+                if h < host_id {
+                    pending = next_finding(&mut frows)?;
+                    continue;
+                }
+                if h > host_id {
+                    pending = Some((h, check, status, reason));
+                    break;
+                }
+                if let Some(status) = parse_status(&status) {
+                    findings.push((check, status, reason));
+                }
+                pending = next_finding(&mut frows)?;
             }
+            f(HostFindings { host_id, hostname: r.get(1)?, last_seen, revoked: revoked.is_some_and(|r| r <= at), findings });
         }
-        for h in &mut hosts {
-            h.findings.sort_by(|a, b| a.0.cmp(&b.0));
-        }
-        Ok(hosts)
+        Ok(())
     })
 }
 
