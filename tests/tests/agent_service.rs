@@ -553,6 +553,16 @@ fn reports_made_while_the_server_is_down_all_arrive_once_and_in_order() {
     );
     let host = server.host(&host_id);
     assert_eq!(host["history"]["gaps"], json!([]), "no gap: {host}");
+    let kinds: Vec<&str> = host["history"]["reports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["kind"].as_str())
+        .collect();
+    assert!(
+        kinds.contains(&"attestation"),
+        "quiet heartbeats are signed attestations: {kinds:?}"
+    );
 }
 
 #[test]
