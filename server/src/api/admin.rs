@@ -238,7 +238,9 @@ pub fn reevaluate(state: &AppState, policy: OrgPolicy) -> Result<usize, ApiErr> 
     let mut updates = Vec::new();
     for (host_id, bytes) in state.store.latest_facts()? {
         let report = evidence_protocol::Report::from_bytes(&bytes).map_err(ApiErr::internal)?;
-        let Some(facts) = report.facts() else { continue };
+        let Some(facts) = report.facts() else {
+            continue;
+        };
         updates.push(FindingsUpdate {
             host_id,
             findings: crate::writer::evaluate(facts, &policy.checks),

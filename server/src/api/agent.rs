@@ -283,9 +283,7 @@ async fn submit_inner(
     let (content, facts) = match report.kind {
         ReportKind::Full { facts } => {
             let findings = crate::writer::evaluate(&facts, &policy.checks);
-            (AppendContent::Full { findings },
-                Some(facts),
-            )
+            (AppendContent::Full { findings }, Some(facts))
         }
         ReportKind::Attestation { still_holds } => {
             (AppendContent::Attestation { still_holds }, None)

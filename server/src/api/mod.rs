@@ -84,3 +84,71 @@ async fn metrics(
         state.metrics.render(&counts, stale),
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::RwLock;
+
+    use axum::body::Body;
+    use axum::http::Request;
+    use tower::ServiceExt;
+
+    use super::*;
+    use crate::status::{CheckIndex, Fleet};
+
+    fn state(dir: &std::path::Path) -> Arc<AppState> {
+        let store = crate::store::sqlite::SqliteStore::open(&dir.join("db")).unwrap();
+        let (tx, _rx) = tokio::sync::mpsc::channel(1);
+        Arc::new(AppState {
+            config: Default::default(),
+            store: Arc::new(store),
+            server_key: evidence_protocol::SigningKey::generate().unwrap(),
+            keys: RwLock::new(Default::default()),
+            tokens: Default::default(),
+            policy: RwLock::new((0, Default::default())),
+            fleet: Fleet::default(),
+            index: CheckIndex::new(),
+            writer: tx,
+            metrics: Default::default(),
+        })
+    }
+
+    #[tokio::test]
+    async fn every_route_in_the_openapi_document_is_served() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = router(state(dir.path()));
+        for (method, path, _, _) in openapi::ROUTES {
+            let uri = path
+                .replace("{host_id}", "h")
+                .replace("{control_id}", "8.1")
+                .replace("{id}", "x")
+                .replace("{log_index}", "0");
+            let req = Request::builder()
+                .method(method.to_uppercase().as_str())
+                .uri(&uri)
+                .body(Body::empty())
+                .unwrap();
+            let resp = app.clone().oneshot(req).await.unwrap();
+            let status = resp.status().as_u16();
+            let body = axum::body::to_bytes(resp.into_body(), 1 << 20)
+                .await
+                .unwrap();
+            let no_route =
+                status == 405 || String::from_utf8_lossy(&body).contains("no such endpoint");
+            assert!(
+                !no_route,
+                "{method} {uri}: {status} {}",
+                String::from_utf8_lossy(&body)
+            );
+        }
+        let document = openapi::document();
+        assert_eq!(
+            document["paths"].as_object().unwrap().len(),
+            openapi::ROUTES
+                .iter()
+                .map(|r| r.1)
+                .collect::<std::collections::BTreeSet<_>>()
+                .len()
+        );
+    }
+}
