@@ -234,6 +234,7 @@ fn every_bad_request_gets_its_4xx_and_leaves_the_store_unchanged() {
             admin_call("list tokens with a reader token", "GET", "/v1/admin/tokens", Some(&reader), b"", 403, "forbidden"),
             admin_call("read hosts without a token", "GET", "/v1/hosts", None, b"", 401, "missing_token"),
             admin_call("read snapshot with a wrong token", "GET", "/v1/snapshot", Some(wrong), b"", 401, "bad_token"),
+            admin_call("read metrics without a token", "GET", "/metrics", None, b"", 401, "missing_token"),
             admin_call("create token with an unknown role", "POST", "/v1/admin/tokens", Some(&admin), br#"{"role":"root"}"#, 422, "invalid_field"),
             admin_call("create token with an unknown field", "POST", "/v1/admin/tokens", Some(&admin), br#"{"role":"reader","x":1}"#, 422, "schema_mismatch"),
             admin_call("create secret with a long note", "POST", "/v1/admin/enrollment-secrets", Some(&admin), format!("{{\"note\":\"{long}\"}}").as_bytes(), 422, "invalid_field"),

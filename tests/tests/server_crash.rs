@@ -67,6 +67,7 @@ fn sigkill_under_load_loses_no_acknowledged_report_and_the_log_still_verifies() 
         let metrics = rt.block_on(async {
             api.http
                 .get(format!("{}/metrics", server.base))
+                .bearer_auth(&admin)
                 .send()
                 .await
                 .unwrap()

@@ -191,7 +191,7 @@ fn reports_become_evidence_findings_and_status_now_and_in_the_past() {
         let (_, v) = server.send("POST", "/v1/admin/tokens", a_, Some("application/json"), br#"{"role":"reader"}"#.to_vec()).await;
         let reader = v["token"].as_str().unwrap().to_string();
         assert_eq!(server.get("/v1/hosts", Some(&reader)).await.0, 200);
-        let metrics = server.api.http.get(format!("{}/metrics", server.base)).send().await.unwrap().text().await.unwrap();
+        let metrics = server.api.http.get(format!("{}/metrics", server.base)).bearer_auth(&reader).send().await.unwrap().text().await.unwrap();
         assert!(metrics.contains("evidence_reports_accepted_total 4"), "{metrics}");
         assert!(metrics.contains("evidence_reports_duplicate_total 1"));
         assert!(metrics.contains("evidence_reports_refused_total{reason=\"key_not_active\"} 1"));

@@ -62,9 +62,12 @@ pub fn router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
+/// Prometheus metrics; like every read, needs a reader token (Prometheus: `authorization`).
 async fn metrics(
     State(state): State<Arc<AppState>>,
+    headers: axum::http::HeaderMap,
 ) -> Result<([(&'static str, &'static str); 1], String), error::ApiErr> {
+    auth::require(&state, &headers, crate::auth::Role::Reader)?;
     let s = state.clone();
     let counts = tokio::task::spawn_blocking(move || s.store.counts())
         .await

@@ -26,7 +26,7 @@ pub const ROUTES: &[(&str, &str, &str, &str)] = &[
     ("get", "/v1/admin/log/verify", "Verify the evidence log's hash chain end to end", "admin"),
     ("get", "/v1/openapi.json", "This document", "none"),
     ("get", "/healthz", "Liveness", "none"),
-    ("get", "/metrics", "Prometheus metrics", "none"),
+    ("get", "/metrics", "Prometheus metrics", "reader"),
 ];
 
 pub fn document() -> Value {
