@@ -83,26 +83,6 @@ pub const CHECKS: &[Check] = &[
     },
 ];
 
-/// The observed value, or the outcome to return when the source was not observed.
-fn need<'a, T>(observation: &'a Observation<T>, what: &str) -> Result<&'a T, Outcome> {
-    match observation {
-        Observation::Observed(value) => Ok(value),
-        Observation::Error { reason } => Err(Outcome::error(format!("{what}: {reason}"))),
-        Observation::NotApplicable { reason } => {
-            Err(Outcome::not_applicable(format!("{what}: {reason}")))
-        }
-    }
-}
-
-macro_rules! need {
-    ($observation:expr, $what:expr) => {
-        match need(&$observation, $what) {
-            Ok(value) => value,
-            Err(outcome) => return outcome,
-        }
-    };
-}
-
 fn no_extra_uid0(facts: &AccountsFacts, _policy: &Policy) -> Outcome {
     let passwd = need!(facts.passwd, "/etc/passwd");
     let uid0: Vec<&str> = passwd

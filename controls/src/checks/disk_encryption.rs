@@ -13,7 +13,6 @@ use evidence_protocol::facts::disk_encryption::{
     Backing, BlockDevice, HeaderProbe, MountedVolume, Protection,
 };
 use evidence_protocol::facts::DiskEncryptionFacts;
-use evidence_protocol::Observation;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -60,26 +59,6 @@ pub const CHECKS: &[Check] = &[
         evaluate: Evaluator::DiskEncryption(swap_encrypted),
     },
 ];
-
-/// The observed value, or the outcome to return when the source was not observed.
-fn need<'a, T>(observation: &'a Observation<T>, what: &str) -> Result<&'a T, Outcome> {
-    match observation {
-        Observation::Observed(value) => Ok(value),
-        Observation::Error { reason } => Err(Outcome::error(format!("{what}: {reason}"))),
-        Observation::NotApplicable { reason } => {
-            Err(Outcome::not_applicable(format!("{what}: {reason}")))
-        }
-    }
-}
-
-macro_rules! need {
-    ($observation:expr, $what:expr) => {
-        match need(&$observation, $what) {
-            Ok(value) => value,
-            Err(outcome) => return outcome,
-        }
-    };
-}
 
 /// What the evidence shows of one backing: its top device, chain, verdict, and the LUKS headers
 /// found on the devices of its chain (cipher, key size, hash, key slots and their PBKDF).

@@ -4,6 +4,7 @@
 use evidence_protocol::facts::disk_encryption::{
     ChainLink, CryptMapping, DeviceKind, Mounts, SkipCategory, SkippedMount, SwapArea,
 };
+use evidence_protocol::Observation;
 
 use super::*;
 use crate::Status;

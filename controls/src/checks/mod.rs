@@ -3,12 +3,17 @@
 //! Each collector's checks live in their own module and list themselves in `CHECKS`; their
 //! mapping to controls is data, in `data/checks/<collector>.toml`.
 
+#[macro_use]
+mod need;
+
 pub mod accounts;
 pub mod disk_encryption;
 pub mod firewall;
 pub mod patch_level;
 
-use evidence_protocol::facts::{AccountsFacts, DiskEncryptionFacts, FirewallFacts, PatchLevelFacts};
+use evidence_protocol::facts::{
+    AccountsFacts, DiskEncryptionFacts, FirewallFacts, PatchLevelFacts,
+};
 
 use crate::{Outcome, Policy};
 

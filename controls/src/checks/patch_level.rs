@@ -13,6 +13,7 @@ use evidence_protocol::Observation;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use super::need::need;
 use super::{Check, Evaluator};
 use crate::{Outcome, Policy};
 
@@ -74,12 +75,9 @@ pub const CHECKS: &[Check] = &[
 
 /// Runs `f` on an observed part, or turns `NotApplicable`/`Error` into the outcome.
 fn with<T>(part: &Observation<T>, what: &str, f: impl FnOnce(&T) -> Outcome) -> Outcome {
-    match part {
-        Observation::Observed(value) => f(value),
-        Observation::NotApplicable { reason } => {
-            Outcome::not_applicable(format!("{what}: {reason}"))
-        }
-        Observation::Error { reason } => Outcome::error(format!("{what}: {reason}")),
+    match need(part, what) {
+        Ok(value) => f(value),
+        Err(outcome) => outcome,
     }
 }
 
