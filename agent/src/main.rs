@@ -9,6 +9,7 @@ mod collect;
 mod config;
 mod durable;
 mod enroll;
+mod lifecycle;
 mod outbox;
 mod render;
 mod schedule;

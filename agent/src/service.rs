@@ -24,6 +24,7 @@ use tokio::sync::{watch, Notify};
 
 use crate::config::Config;
 use crate::enroll::CommonArgs;
+use crate::lifecycle;
 use crate::outbox::Outbox;
 use crate::schedule::{Backoff, Schedule};
 use crate::ship::Client;
@@ -159,13 +160,16 @@ impl Service {
             ),
         };
         let signals = async move {
-            wait_for_signal().await;
+            lifecycle::wait_for_signal().await;
             tracing::info!("stopping");
             let _ = sd_notify::notify(&[NotifyState::Stopping]);
             let _ = stop_tx.send(true);
         };
         let background = async {
-            tokio::join!(shipper.run(stop_rx.clone()), watchdog(stop_rx.clone()));
+            tokio::join!(
+                shipper.run(stop_rx.clone()),
+                lifecycle::watchdog(stop_rx.clone())
+            );
         };
         let result = tokio::select! {
             result = self.collect_loop(stop_rx.clone()) => result,
@@ -377,36 +381,6 @@ fn merge(base: &Facts, fresh: &Facts) -> Facts {
     };
     base_map.extend(fresh_map);
     serde_json::from_value(serde_json::Value::Object(base_map)).unwrap_or_else(|_| fresh.clone())
-}
-
-async fn wait_for_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    match (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) {
-        (Ok(mut term), Ok(mut int)) => {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = int.recv() => {}
-            }
-        }
-        _ => std::future::pending::<()>().await,
-    }
-}
-
-/// Pings systemd's watchdog at half its interval while the runtime thread is alive.
-async fn watchdog(mut stop: watch::Receiver<bool>) {
-    let Some(interval) = sd_notify::watchdog_enabled() else {
-        return;
-    };
-    loop {
-        let _ = sd_notify::notify(&[NotifyState::Watchdog]);
-        tokio::select! {
-            _ = tokio::time::sleep(interval / 2) => {}
-            _ = stop.changed() => return,
-        }
-    }
 }
 
 #[cfg(test)]
