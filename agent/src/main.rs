@@ -3,6 +3,10 @@
 //! `collect` runs the collectors on this host (or on a tree given with `--root`), evaluates the
 //! facts with the controls crate and prints the findings grouped by ISO/IEC 27002:2022 control,
 //! or the whole report as JSON.
+//!
+//! `enroll` creates the host key and enrolls it with a server over pinned TLS; `run` is the
+//! service (scheduled and file-triggered collection, signed reports in a durable spool, delivery
+//! with verified receipts; see `service.rs`); `status` shows where it stands.
 
 mod bench;
 mod collect;
