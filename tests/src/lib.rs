@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+pub mod agent_cli;
 pub mod debian_tree;
 
 /// Path to a workspace binary built by cargo for this test run (`target/<profile>/<name>`).
@@ -51,7 +52,9 @@ pub fn require(test: &str, root: bool, tools: &[&str]) -> bool {
     }
     let what = missing.join(", ");
     if std::env::var_os("CI").is_some() {
-        panic!("{test} needs {what}; CI must provide it (.ci/run installs the tools and runs as root)");
+        panic!(
+            "{test} needs {what}; CI must provide it (.ci/run installs the tools and runs as root)"
+        );
     }
     eprintln!("\n*** SKIPPED: {test} needs {what}, which this machine does not give ***\n");
     false

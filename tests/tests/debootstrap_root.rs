@@ -7,9 +7,11 @@
 //! `evidence_tests::debian_tree`). Run: `cargo build -p evidence-agent && cargo test -p
 //! evidence-tests --test debootstrap_root`.
 
+use std::ffi::OsStr;
 use std::path::Path;
 use std::process::Command;
 
+use evidence_tests::agent_cli::{collect_json, finding, status};
 use evidence_tests::debian_tree::{chroot, run, unpack_bookworm, TOOLS};
 use serde_json::{json, Value};
 
@@ -62,44 +64,12 @@ fn collect(root: &Path, policy: Option<&Path>) -> Value {
 
 /// Runs `collect --json --root` behind `prefix` (e.g. `setpriv` to drop root) and parses it.
 fn collect_as(prefix: &[&str], root: &Path, policy: Option<&Path>, extra: &[&str]) -> Value {
-    let agent = evidence_tests::binary("evidence-agent");
-    assert!(
-        agent.exists(),
-        "{} is missing: run `cargo build -p evidence-agent` first",
-        agent.display()
-    );
-    let mut command = match prefix.split_first() {
-        Some((program, args)) => {
-            let mut command = Command::new(program);
-            command.args(args).arg(&agent);
-            command
-        }
-        None => Command::new(&agent),
-    };
-    command
-        .args(["collect", "--json", "--root"])
-        .arg(root)
-        .args(extra);
+    let mut args: Vec<&OsStr> = vec!["--root".as_ref(), root.as_os_str()];
+    args.extend(extra.iter().map(OsStr::new));
     if let Some(policy) = policy {
-        command.arg("--policy").arg(policy);
+        args.extend(["--policy".as_ref(), policy.as_os_str()]);
     }
-    serde_json::from_str(&run(&mut command)).expect("collect --json prints JSON")
-}
-
-fn finding<'a>(report: &'a Value, check: &str) -> &'a Value {
-    report["findings"]
-        .as_array()
-        .expect("findings array")
-        .iter()
-        .find(|f| f["check"] == check)
-        .unwrap_or_else(|| panic!("no {check} finding in {:#}", report["findings"]))
-}
-
-fn status(report: &Value, check: &str) -> String {
-    finding(report, check)["status"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string()
+    collect_json(prefix, &args)
 }
 
 fn ufw_enabled(report: &Value) -> &Value {

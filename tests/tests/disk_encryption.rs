@@ -8,30 +8,12 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use evidence_tests::{binary, require};
+use evidence_tests::agent_cli::{collect_json, finding};
+use evidence_tests::{debian_tree, require};
 use serde_json::Value;
 
 fn agent(args: &[&str]) -> Value {
-    let out = Command::new(binary("evidence-agent"))
-        .args(["collect", "--json", "--only", "disk_encryption"])
-        .args(args)
-        .output()
-        .expect("run evidence-agent (build it with `cargo build -p evidence-agent`)");
-    assert!(
-        out.status.success(),
-        "agent failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("JSON report")
-}
-
-fn finding<'a>(report: &'a Value, check: &str) -> &'a Value {
-    report["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["check"] == check)
-        .unwrap_or_else(|| panic!("no finding {check}"))
+    collect_json(&[], &[&["--only", "disk_encryption"], args].concat())
 }
 
 #[test]
@@ -91,13 +73,9 @@ impl Drop for LoopMount {
 }
 
 fn run(program: &str, args: &[&str]) -> String {
-    let out = Command::new(program).args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{program} {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
+    debian_tree::run(Command::new(program).args(args))
+        .trim()
+        .to_string()
 }
 
 fn loop_mount(dir: &Path) -> LoopMount {

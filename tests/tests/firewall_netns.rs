@@ -10,6 +10,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
+use evidence_tests::agent_cli::{collect_json, status};
 use serde_json::Value;
 
 const TOOLS: &[&str] = &[
@@ -88,33 +89,14 @@ impl Netns {
 
     /// The agent's JSON report for the firewall collector, with an optional policy file.
     fn collect(&self, policy: Option<&str>) -> Value {
-        let agent = evidence_tests::binary("evidence-agent");
-        assert!(
-            agent.exists(),
-            "{} missing: run `cargo build -p evidence-agent` first",
-            agent.display()
-        );
         let dir = tempfile::tempdir().expect("tempdir");
-        let mut args = vec![
-            agent.display().to_string(),
-            "collect".into(),
-            "--only".into(),
-            "firewall".into(),
-            "--json".into(),
-        ];
+        let mut args = vec!["--only".to_string(), "firewall".into()];
         if let Some(policy) = policy {
             let path = dir.path().join("policy.toml");
             std::fs::write(&path, policy).expect("write policy");
             args.extend(["--policy".into(), path.display().to_string()]);
         }
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let out = self.exec(&args);
-        assert!(
-            out.status.success(),
-            "agent: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).expect("agent prints JSON")
+        collect_json(&["ip", "netns", "exec", &self.name], &args)
     }
 }
 
@@ -157,12 +139,7 @@ fn exposed(report: &Value, family: &str) -> Vec<String> {
 }
 
 fn finding_status(report: &Value) -> String {
-    let findings = report["findings"].as_array().expect("findings");
-    let finding = findings
-        .iter()
-        .find(|f| f["check"] == "firewall.inbound_default_deny")
-        .expect("firewall.inbound_default_deny finding");
-    finding["status"].as_str().expect("status").to_string()
+    status(report, "firewall.inbound_default_deny")
 }
 
 #[test]

@@ -12,8 +12,8 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::Command;
 
+use evidence_tests::agent_cli::{collect_json, finding};
 use evidence_tests::debian_tree::{run, unpack_bookworm, TOOLS};
-use serde_json::Value;
 
 fn has_lists() -> bool {
     std::fs::read_dir("/var/lib/apt/lists")
@@ -70,15 +70,6 @@ fn apt_upgradable(root: &Path) -> BTreeSet<(String, bool)> {
         .collect()
 }
 
-fn finding<'a>(report: &'a Value, check: &str) -> &'a Value {
-    report["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["check"] == check)
-        .unwrap_or_else(|| panic!("no finding {check}"))
-}
-
 #[test]
 fn collect_root_on_a_debian_tree_reports_what_apt_reports_for_that_tree() {
     let tools: Vec<&str> = TOOLS.iter().copied().chain(["apt"]).collect();
@@ -90,10 +81,8 @@ fn collect_root_on_a_debian_tree_reports_what_apt_reports_for_that_tree() {
     }
     let tree = unpack_bookworm();
     add_host_apt_state(tree.path());
-    let out = run(Command::new(evidence_tests::binary("evidence-agent"))
-        .args(["collect", "--only", "patch_level", "--json", "--root"])
-        .arg(tree.path()));
-    let report: Value = serde_json::from_str(&out).expect("JSON report");
+    let root = tree.path().to_str().expect("UTF-8 scratch path");
+    let report = collect_json(&[], &["--only", "patch_level", "--root", root]);
     let facts = &report["facts"]["patch_level"]["observed"];
     assert!(
         facts["kernel"]["not_applicable"].is_object(),
