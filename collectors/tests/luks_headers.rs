@@ -51,9 +51,9 @@ fn luks1_image_with_two_slots_matches_luks_dump() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let image = image(dir.path(), "luks1.img");
-    format(
-        &image,
+    let image = luks_image(
+        dir.path(),
+        "luks1.img",
         &[
             "--type",
             "luks1",
@@ -79,9 +79,9 @@ fn luks2_pbkdf2_image_with_an_added_and_a_killed_slot_matches_luks_dump() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let image = image(dir.path(), "luks2.img");
-    format(
-        &image,
+    let image = luks_image(
+        dir.path(),
+        "luks2.img",
         &[
             "--type",
             "luks2",
@@ -93,17 +93,7 @@ fn luks2_pbkdf2_image_with_an_added_and_a_killed_slot_matches_luks_dump() {
             "sha512",
         ],
     );
-    add_key(
-        &image,
-        &[
-            "--key-slot",
-            "5",
-            "--pbkdf",
-            "pbkdf2",
-            "--pbkdf-force-iterations",
-            "1000",
-        ],
-    );
+    add_key(&image, &[&["--key-slot", "5"], FAST_PBKDF2].concat());
     let header = parsed(&image);
     assert_eq!(header, luks_dump(&image));
     assert_eq!(header.hash, "sha512");
@@ -136,9 +126,9 @@ fn luks2_argon2id_image_with_a_cipher_choice_matches_luks_dump() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let image = image(dir.path(), "argon.img");
-    format(
-        &image,
+    let image = luks_image(
+        dir.path(),
+        "argon.img",
         &[
             "--type",
             "luks2",
@@ -176,22 +166,8 @@ fn luks2_on_a_loop_device_matches_luks_dump_of_the_device() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let image = image(dir.path(), "loop.img");
-    format(
-        &image,
-        &[
-            "--type",
-            "luks2",
-            "--pbkdf",
-            "pbkdf2",
-            "--pbkdf-force-iterations",
-            "1000",
-        ],
-    );
-    add_key(
-        &image,
-        &["--pbkdf", "pbkdf2", "--pbkdf-force-iterations", "1000"],
-    );
+    let image = luks_image(dir.path(), "loop.img", LUKS2_FAST);
+    add_key(&image, FAST_PBKDF2);
     let device = LoopDevice::attach(&image);
     let header = parsed(device.path());
     assert_eq!(header, luks_dump(device.path()));
@@ -208,18 +184,7 @@ fn a_truncated_real_header_is_an_error_entry() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let image = image(dir.path(), "cut.img");
-    format(
-        &image,
-        &[
-            "--type",
-            "luks2",
-            "--pbkdf",
-            "pbkdf2",
-            "--pbkdf-force-iterations",
-            "1000",
-        ],
-    );
+    let image = luks_image(dir.path(), "cut.img", LUKS2_FAST);
     let bytes = std::fs::read(&image).unwrap();
     let cut = dir.path().join("cut.hdr");
     std::fs::write(&cut, &bytes[..10_000]).unwrap();

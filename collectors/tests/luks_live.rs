@@ -37,18 +37,7 @@ fn a_locked_luks2_loop_device_is_listed_with_its_header() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let image = image(dir.path(), "locked.img");
-    format(
-        &image,
-        &[
-            "--type",
-            "luks2",
-            "--pbkdf",
-            "pbkdf2",
-            "--pbkdf-force-iterations",
-            "1000",
-        ],
-    );
+    let image = luks_image(dir.path(), "locked.img", LUKS2_FAST);
     let device = LoopDevice::attach(&image);
     let facts = live_facts();
     let devices = facts
@@ -79,11 +68,10 @@ fn an_ext4_loop_mount_is_an_unencrypted_volume_with_its_chain() {
     let image = image(dir.path(), "plain.img");
     run("mkfs.ext4", &["-q", path_str(&image)]);
     let device = LoopDevice::attach(&image);
-    let mount_point = dir.path().join("mnt");
-    std::fs::create_dir(&mount_point).unwrap();
-    let _mounted = Mounted::mount(device.path(), &mount_point);
+    let mounted = Mounted::mount_in(device.path(), dir.path());
+    let mount_point = mounted.path();
     let facts = live_facts();
-    let volume = volume_at(&facts, &mount_point);
+    let volume = volume_at(&facts, mount_point);
     assert_eq!(volume.fs_type, "ext4");
     assert_eq!(
         volume.backing.device.as_deref(),
@@ -97,7 +85,7 @@ fn an_ext4_loop_mount_is_an_unencrypted_volume_with_its_chain() {
         path_str(&image),
         volumes.iter().map(|v| v.mount_point.as_str()),
     )
-    .filter(|mp| *mp != path_str(&mount_point))
+    .filter(|mp| *mp != path_str(mount_point))
     .expect("a local volume holds the image");
     let holder = volume_at(&facts, std::path::Path::new(holder));
     assert_eq!(volume.backing.chain[1].name, holder.backing.chain[0].name);
@@ -122,18 +110,7 @@ fn a_mounted_dm_crypt_volume_is_encrypted_through_its_luks2_mapping() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let image = image(dir.path(), "crypt.img");
-    format(
-        &image,
-        &[
-            "--type",
-            "luks2",
-            "--pbkdf",
-            "pbkdf2",
-            "--pbkdf-force-iterations",
-            "1000",
-        ],
-    );
+    let image = luks_image(dir.path(), "crypt.img", LUKS2_FAST);
     let device = LoopDevice::attach(&image);
     let name = format!("evidence-test-{}", std::process::id());
     cryptsetup(&[
@@ -146,12 +123,10 @@ fn a_mounted_dm_crypt_volume_is_encrypted_through_its_luks2_mapping() {
     let _mapping = CryptMapping(name.clone());
     let mapper = std::path::PathBuf::from(format!("/dev/mapper/{name}"));
     run("mkfs.ext4", &["-q", path_str(&mapper)]);
-    let mount_point = dir.path().join("mnt");
-    std::fs::create_dir(&mount_point).unwrap();
-    let _mounted = Mounted::mount(&mapper, &mount_point);
+    let mounted = Mounted::mount_in(&mapper, dir.path());
 
     let facts = live_facts();
-    let volume = volume_at(&facts, &mount_point);
+    let volume = volume_at(&facts, mounted.path());
     let top = &volume.backing.chain[0];
     assert_eq!(top.kind, DeviceKind::DeviceMapper);
     assert_eq!(top.crypt.as_ref().map(|c| c.kind.as_str()), Some("luks2"));

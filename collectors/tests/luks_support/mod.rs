@@ -83,6 +83,19 @@ pub fn key_file(image: &Path) -> String {
     path_str(&key).to_string()
 }
 
+/// PBKDF2 at the minimum iteration count: fast key slots for tests (no benchmark run).
+pub const FAST_PBKDF2: &[&str] = &["--pbkdf", "pbkdf2", "--pbkdf-force-iterations", "1000"];
+
+/// `luksFormat` options for a LUKS2 container with a [`FAST_PBKDF2`] key slot.
+pub const LUKS2_FAST: &[&str] = &[
+    "--type",
+    "luks2",
+    "--pbkdf",
+    "pbkdf2",
+    "--pbkdf-force-iterations",
+    "1000",
+];
+
 /// `cryptsetup luksFormat` with `options`, keyed by [`key_file`].
 pub fn format(image: &Path, options: &[&str]) {
     let key = key_file(image);
@@ -90,6 +103,13 @@ pub fn format(image: &Path, options: &[&str]) {
     args.extend_from_slice(options);
     args.push(path_str(image));
     cryptsetup(&args);
+}
+
+/// A new [`image`] `name` in `dir`, LUKS-formatted with `options`.
+pub fn luks_image(dir: &Path, name: &str, options: &[&str]) -> PathBuf {
+    let path = image(dir, name);
+    format(&path, options);
+    path
 }
 
 /// `cryptsetup luksAddKey` of a second passphrase, with `options`.
@@ -141,6 +161,17 @@ impl Mounted {
     pub fn mount(device: &Path, on: &Path) -> Self {
         run("mount", &[path_str(device), path_str(on)]);
         Mounted(on.to_path_buf())
+    }
+
+    /// Mounts `device` on a new directory `<dir>/mnt`.
+    pub fn mount_in(device: &Path, dir: &Path) -> Self {
+        let mount_point = dir.join("mnt");
+        std::fs::create_dir(&mount_point).unwrap();
+        Mounted::mount(device, &mount_point)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
     }
 }
 
