@@ -3,6 +3,8 @@
 //! constructed trees (an older version edited into a copy of the real status file; a
 //! NotAutomatic suite; a pin) where apt is pointed at the same tree with `-o Dir=<root>`.
 
+mod apt_support;
+
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::Command;
@@ -11,6 +13,8 @@ use evidence_collectors::patch_level;
 use evidence_collectors::Host;
 use evidence_protocol::facts::patch_level::PendingUpdates;
 use evidence_protocol::Observation;
+
+use apt_support::ensure_lists;
 
 /// Skips loudly, or fails under CI, when apt or its lists are missing.
 fn require_apt(test: &str) -> bool {
@@ -26,30 +30,6 @@ fn require_apt(test: &str) -> bool {
         eprintln!("\n*** SKIPPED: {test} needs apt and a dpkg status file ***\n");
     }
     ok
-}
-
-/// Runs `apt-get update` once per test process when root (allowed by the task) so the lists exist.
-fn ensure_lists() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        let has_lists = std::fs::read_dir("/var/lib/apt/lists")
-            .map(|d| {
-                d.flatten()
-                    .any(|e| e.file_name().to_string_lossy().contains("_Packages"))
-            })
-            .unwrap_or(false);
-        let root = Command::new("id")
-            .arg("-u")
-            .output()
-            .is_ok_and(|o| o.stdout.starts_with(b"0"));
-        if !has_lists && root {
-            let status = Command::new("apt-get")
-                .args(["-qq", "update"])
-                .status()
-                .expect("apt-get update");
-            assert!(status.success(), "apt-get update failed");
-        }
-    });
 }
 
 /// `apt list --upgradable` parsed into (name, security) pairs.

@@ -2,6 +2,8 @@
 //! `dpkg --compare-versions` on real version pairs from this machine's indexes, and corrupt
 //! or truncated inputs turning into errors with their reason (never a pass).
 
+mod apt_support;
+
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::Command;
@@ -11,6 +13,8 @@ use evidence_collectors::patch_level::apt_indexes::{self, Compression, IndexEntr
 use evidence_collectors::patch_level::{self, deb_version};
 use evidence_collectors::{Host, SystemRunner};
 use evidence_protocol::Observation;
+
+use apt_support::ensure_lists;
 
 const SLICE: &[u8] = include_bytes!("data/patch_level/packages_slice");
 const STATUS: &[u8] = include_bytes!("data/patch_level/status_slice");
@@ -36,30 +40,6 @@ fn require(test: &str, tools: &[&str]) -> bool {
     }
     eprintln!("\n*** SKIPPED: {test} needs {missing:?} ***\n");
     false
-}
-
-/// Runs `apt-get update` when this machine has no lists and the test runs as root (CI).
-fn ensure_lists() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        let has_lists = std::fs::read_dir("/var/lib/apt/lists")
-            .map(|d| {
-                d.flatten()
-                    .any(|e| e.file_name().to_string_lossy().contains("_Packages"))
-            })
-            .unwrap_or(false);
-        let root = Command::new("id")
-            .arg("-u")
-            .output()
-            .is_ok_and(|o| o.stdout.starts_with(b"0"));
-        if !has_lists && root && Path::new("/usr/bin/apt-get").exists() {
-            let status = Command::new("apt-get")
-                .args(["-qq", "update"])
-                .status()
-                .expect("apt-get update");
-            assert!(status.success(), "apt-get update failed");
-        }
-    });
 }
 
 fn compress(tool: &str, data: &[u8]) -> Vec<u8> {
