@@ -4,24 +4,15 @@
 
 use evidence_protocol::facts::accounts::GroupEntry;
 
+use super::colon_file::records;
 use super::ParseError;
 
 /// Parses `/etc/group`. Blank lines and `#` comments are skipped; any other line must have
 /// four `:`-separated fields and a numeric gid.
 pub fn parse(text: &str) -> Result<Vec<GroupEntry>, ParseError> {
     let mut entries = Vec::new();
-    for (index, line) in text.lines().enumerate() {
-        if line.trim().is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let line_no = index + 1;
-        let fields: Vec<&str> = line.split(':').collect();
-        if fields.len() != 4 {
-            return Err(ParseError::line(
-                line_no,
-                format!("expected 4 fields, found {}", fields.len()),
-            ));
-        }
+    for record in records(text, 4) {
+        let (line_no, fields) = record?;
         let gid = fields[2].parse::<u32>().map_err(|_| {
             ParseError::line(line_no, format!("gid {:?} is not a number", fields[2]))
         })?;

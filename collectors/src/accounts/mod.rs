@@ -8,6 +8,7 @@
 //! parsing lives in one pure sub-module per source; this file only reads and assembles.
 
 mod authorized_keys;
+mod colon_file;
 mod group;
 mod lastlog;
 mod login_defs;

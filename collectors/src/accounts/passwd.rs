@@ -4,6 +4,7 @@
 
 use evidence_protocol::facts::accounts::{PasswdEntry, PasswordState};
 
+use super::colon_file::records;
 use super::ParseError;
 
 /// Shells that let nobody log in interactively (matched on the file name).
@@ -13,18 +14,8 @@ const NON_LOGIN_SHELLS: &[&str] = &["nologin", "false", "true", "sync", "shutdow
 /// seven `:`-separated fields with numeric uid and gid.
 pub fn parse(text: &str) -> Result<Vec<PasswdEntry>, ParseError> {
     let mut entries = Vec::new();
-    for (index, line) in text.lines().enumerate() {
-        if line.trim().is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let fields: Vec<&str> = line.split(':').collect();
-        let line_no = index + 1;
-        if fields.len() != 7 {
-            return Err(ParseError::line(
-                line_no,
-                format!("expected 7 fields, found {}", fields.len()),
-            ));
-        }
+    for record in records(text, 7) {
+        let (line_no, fields) = record?;
         let number = |i: usize, what: &str| {
             fields[i].parse::<u32>().map_err(|_| {
                 ParseError::line(line_no, format!("{what} {:?} is not a number", fields[i]))

@@ -5,6 +5,7 @@
 
 use evidence_protocol::facts::accounts::ShadowEntry;
 
+use super::colon_file::records;
 use super::passwd::password_state;
 use super::ParseError;
 
@@ -12,18 +13,8 @@ use super::ParseError;
 /// nine fields, and its day counts must be empty or integers.
 pub fn parse(text: &str) -> Result<Vec<ShadowEntry>, ParseError> {
     let mut entries = Vec::new();
-    for (index, line) in text.lines().enumerate() {
-        if line.trim().is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let line_no = index + 1;
-        let fields: Vec<&str> = line.split(':').collect();
-        if fields.len() != 9 {
-            return Err(ParseError::line(
-                line_no,
-                format!("expected 9 fields, found {}", fields.len()),
-            ));
-        }
+    for record in records(text, 9) {
+        let (line_no, fields) = record?;
         let days = |i: usize, what: &str| -> Result<Option<i64>, ParseError> {
             let field = fields[i].trim();
             if field.is_empty() {
