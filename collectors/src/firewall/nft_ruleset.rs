@@ -39,19 +39,9 @@ pub fn parse(bytes: &[u8]) -> Result<Ruleset, NftError> {
             else {
                 continue;
             };
-            ruleset
-                .tables
-                .entry(table_key(family, name))
-                .or_insert_with(|| Table {
-                    families: families_of(family),
-                    ..Table::default()
-                });
+            table_mut(&mut ruleset, family, name);
         } else if let Some(set) = item.get("set").or_else(|| item.get("map")) {
-            let (Some(family), Some(table), Some(name)) = (
-                str_field(set, "family"),
-                str_field(set, "table"),
-                str_field(set, "name"),
-            ) else {
+            let Some((family, table, name)) = in_table(set, "name") else {
                 continue;
             };
             let elems = set
@@ -61,11 +51,7 @@ pub fn parse(bytes: &[u8]) -> Result<Ruleset, NftError> {
                 .unwrap_or_default();
             sets.insert((table_key(family, table), name.to_string()), elems);
         } else if let Some(chain) = item.get("chain") {
-            let (Some(family), Some(table), Some(name)) = (
-                str_field(chain, "family"),
-                str_field(chain, "table"),
-                str_field(chain, "name"),
-            ) else {
+            let Some((family, table, name)) = in_table(chain, "name") else {
                 continue;
             };
             let base = str_field(chain, "hook").map(|hook| BaseChain {
@@ -79,11 +65,7 @@ pub fn parse(bytes: &[u8]) -> Result<Ruleset, NftError> {
                 .or_default()
                 .base = base;
         } else if let Some(rule) = item.get("rule") {
-            let (Some(family), Some(table), Some(chain)) = (
-                str_field(rule, "family"),
-                str_field(rule, "table"),
-                str_field(rule, "chain"),
-            ) else {
+            let Some((family, table, chain)) = in_table(rule, "chain") else {
                 continue;
             };
             let key = table_key(family, table);
@@ -129,6 +111,16 @@ fn families_of(family: &str) -> Vec<Family> {
 
 fn str_field<'a>(value: &'a Value, key: &str) -> Option<&'a str> {
     value.get(key).and_then(Value::as_str)
+}
+
+/// The `family` and `table` a set, chain or rule belongs to, and its own `key` (its name, or
+/// for a rule its chain); `None` when one is missing.
+fn in_table<'a>(value: &'a Value, key: &str) -> Option<(&'a str, &'a str, &'a str)> {
+    Some((
+        str_field(value, "family")?,
+        str_field(value, "table")?,
+        str_field(value, key)?,
+    ))
 }
 
 fn parse_rule(rule: &Value, sets: &dyn Fn(&str) -> Option<Vec<Value>>) -> Rule {
