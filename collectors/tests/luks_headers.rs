@@ -54,14 +54,7 @@ fn luks1_image_with_two_slots_matches_luks_dump() {
     let image = luks_image(
         dir.path(),
         "luks1.img",
-        &[
-            "--type",
-            "luks1",
-            "--pbkdf",
-            "pbkdf2",
-            "--pbkdf-force-iterations",
-            "1000",
-        ],
+        &[&["--type", "luks1"], FAST_PBKDF2].concat(),
     );
     add_key(&image, &["--pbkdf-force-iterations", "1200"]);
     let header = parsed(&image);
@@ -82,16 +75,7 @@ fn luks2_pbkdf2_image_with_an_added_and_a_killed_slot_matches_luks_dump() {
     let image = luks_image(
         dir.path(),
         "luks2.img",
-        &[
-            "--type",
-            "luks2",
-            "--pbkdf",
-            "pbkdf2",
-            "--pbkdf-force-iterations",
-            "1000",
-            "--hash",
-            "sha512",
-        ],
+        &[LUKS2_FAST, &["--hash", "sha512"]].concat(),
     );
     add_key(&image, &[&["--key-slot", "5"], FAST_PBKDF2].concat());
     let header = parsed(&image);
