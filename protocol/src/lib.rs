@@ -14,6 +14,8 @@ pub use observation::Observation;
 
 // Signed reports, receipts and the agent-facing API (issue: signed reports and the server).
 pub mod api;
+#[cfg(feature = "pinning")]
+pub mod pinning;
 mod digest;
 mod receipt;
 pub mod report;
