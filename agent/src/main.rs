@@ -31,7 +31,11 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "evidence-agent", version, about = "Endpoint compliance evidence agent")]
+#[command(
+    name = "evidence-agent",
+    version,
+    about = "Endpoint compliance evidence agent"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -85,8 +85,14 @@ fn dmi(host: &Host, name: &str) -> Option<String> {
         .trim()
         .to_string();
     let placeholder = value.is_empty()
-        || ["to be filled by o.e.m.", "default string", "not specified", "none", "0"]
-            .contains(&value.to_ascii_lowercase().as_str());
+        || [
+            "to be filled by o.e.m.",
+            "default string",
+            "not specified",
+            "none",
+            "0",
+        ]
+        .contains(&value.to_ascii_lowercase().as_str());
     (!placeholder).then_some(value)
 }
 

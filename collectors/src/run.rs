@@ -111,15 +111,19 @@ pub fn collect(host: &Host, only: &[CollectorName], timeout: Duration) -> Facts 
         std::thread::Builder::new()
             .name(format!("collector-{name}"))
             .spawn(move || {
-                let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_one(name, &host)))
-                    .unwrap_or_else(|panic| {
-                        let message = panic
-                            .downcast_ref::<&str>()
-                            .map(|s| s.to_string())
-                            .or_else(|| panic.downcast_ref::<String>().cloned())
-                            .unwrap_or_else(|| "unknown panic".to_string());
-                        failed(name, format!("collector {name} failed internally: {message}"))
-                    });
+                let result =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_one(name, &host)))
+                        .unwrap_or_else(|panic| {
+                            let message = panic
+                                .downcast_ref::<&str>()
+                                .map(|s| s.to_string())
+                                .or_else(|| panic.downcast_ref::<String>().cloned())
+                                .unwrap_or_else(|| "unknown panic".to_string());
+                            failed(
+                                name,
+                                format!("collector {name} failed internally: {message}"),
+                            )
+                        });
                 let _ = tx.send((name, result));
             })
             .expect("spawn collector thread");

@@ -11,9 +11,15 @@ use serde::{Deserialize, Serialize};
 /// The mapping files, one per collector, embedded at build time.
 const MAPPING_FILES: &[(&str, &str)] = &[
     ("accounts", include_str!("../data/checks/accounts.toml")),
-    ("disk_encryption", include_str!("../data/checks/disk_encryption.toml")),
+    (
+        "disk_encryption",
+        include_str!("../data/checks/disk_encryption.toml"),
+    ),
     ("firewall", include_str!("../data/checks/firewall.toml")),
-    ("patch_level", include_str!("../data/checks/patch_level.toml")),
+    (
+        "patch_level",
+        include_str!("../data/checks/patch_level.toml"),
+    ),
 ];
 
 /// How a check relates to a control (set vocabulary of NIST OLIR and CIS mappings).
@@ -115,11 +121,19 @@ mod tests {
                     check.id,
                     link.control
                 );
-                assert!(!link.source.trim().is_empty(), "{} -> {} has no source", check.id, link.control);
+                assert!(
+                    !link.source.trim().is_empty(),
+                    "{} -> {} has no source",
+                    check.id,
+                    link.control
+                );
             }
         }
         for id in mappings.keys() {
-            assert!(checks.iter().any(|c| c.id == id), "mapping for unknown check {id}");
+            assert!(
+                checks.iter().any(|c| c.id == id),
+                "mapping for unknown check {id}"
+            );
         }
     }
 }

@@ -14,9 +14,9 @@ pub use observation::Observation;
 
 // Signed reports, receipts and the agent-facing API (issue: signed reports and the server).
 pub mod api;
+mod digest;
 #[cfg(feature = "pinning")]
 pub mod pinning;
-mod digest;
 mod receipt;
 pub mod report;
 pub mod signing;

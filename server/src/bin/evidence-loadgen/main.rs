@@ -171,7 +171,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
             let mut lat = Vec::with_capacity(list.len());
             let mut errors: Vec<String> = Vec::new();
             let begin = Instant::now();
-            let interval = run_secs.map(|secs| Duration::from_secs_f64(secs / list.len().max(1) as f64));
+            let interval =
+                run_secs.map(|secs| Duration::from_secs_f64(secs / list.len().max(1) as f64));
             for (i, (hi, report)) in list.into_iter().enumerate() {
                 if let Some(iv) = interval {
                     tokio::time::sleep_until((begin + iv * i as u32).into()).await;
