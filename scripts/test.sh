@@ -10,6 +10,7 @@ if ! command -v cargo >/dev/null; then
   exit 1
 fi
 scripts/check-crypto-deps.sh
+cargo fmt --all -- --check
 # Said before the run, since cargo hides a passing test's output: what this kernel cannot do.
 if ! grep -q ' device-mapper$' /proc/misc 2>/dev/null; then
   echo "*** NOTE: this kernel has no device-mapper: the dm-crypt mount test" \
