@@ -24,9 +24,18 @@ pub struct EnrollArgs {
     /// Server base URL, e.g. https://evidence.example:8443
     #[arg(long, value_name = "URL")]
     server: String,
-    /// Enrollment secret created by an administrator on the server.
-    #[arg(long, value_name = "SECRET")]
-    token: String,
+    /// Enrollment secret created by an administrator on the server. Visible to other local
+    /// users in the process list while `enroll` runs: prefer `--token-file` on shared hosts.
+    #[arg(
+        long,
+        value_name = "SECRET",
+        conflicts_with = "token_file",
+        required_unless_present = "token_file"
+    )]
+    token: Option<String>,
+    /// File holding the enrollment secret (surrounding white space ignored), `-` for stdin.
+    #[arg(long, value_name = "FILE")]
+    token_file: Option<PathBuf>,
     /// SHA-256 fingerprint of the server's certificate (as printed by `evidence-server`).
     #[arg(
         long,
@@ -70,6 +79,22 @@ impl CommonArgs {
     }
 }
 
+/// The secret from `--token`, or read from `--token-file` (`-` is standard input).
+fn enrollment_secret(args: &EnrollArgs) -> anyhow::Result<String> {
+    let text = match (&args.token, &args.token_file) {
+        (Some(token), _) => token.clone(),
+        (None, Some(path)) if path.as_os_str() == "-" => {
+            std::io::read_to_string(std::io::stdin()).context("reading the secret from stdin")?
+        }
+        (None, Some(path)) => std::fs::read_to_string(path)
+            .with_context(|| format!("reading the secret from {}", path.display()))?,
+        (None, None) => anyhow::bail!("--token or --token-file is required"),
+    };
+    let secret = text.trim().to_string();
+    anyhow::ensure!(!secret.is_empty(), "the enrollment secret is empty");
+    Ok(secret)
+}
+
 pub fn run(args: EnrollArgs) -> anyhow::Result<()> {
     let config = args.common.config()?;
     let pin = match (&args.server_fingerprint, &args.ca) {
@@ -84,7 +109,7 @@ pub fn run(args: EnrollArgs) -> anyhow::Result<()> {
     let key = state.load_or_create_key()?;
     let identity = identity(&config)?;
     let request = EnrollRequest {
-        secret: args.token.clone(),
+        secret: enrollment_secret(&args)?,
         public_key: key.public_key_b64(),
         identity,
         agent_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -154,4 +179,48 @@ fn identity(config: &Config) -> anyhow::Result<HostIdentity> {
         hostname: facts.hostname.clone().unwrap_or_else(|| "unknown".into()),
         hardware_serial: facts.hardware_serial.clone(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        enroll: EnrollArgs,
+    }
+
+    fn parse(args: &[&str]) -> Result<EnrollArgs, clap::Error> {
+        let base = [
+            "enroll",
+            "--server",
+            "https://s:8443",
+            "--server-fingerprint",
+            "ab",
+        ];
+        Cli::try_parse_from(base.iter().chain(args)).map(|cli| cli.enroll)
+    }
+
+    #[test]
+    fn the_secret_comes_from_the_flag_or_a_file_trimmed_and_never_empty() {
+        assert_eq!(
+            enrollment_secret(&parse(&["--token", "ens_1"]).unwrap()).unwrap(),
+            "ens_1"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("secret");
+        std::fs::write(&file, "  ens_2\n").unwrap();
+        let args = parse(&["--token-file", file.to_str().unwrap()]).unwrap();
+        assert_eq!(enrollment_secret(&args).unwrap(), "ens_2");
+        std::fs::write(&file, "\n").unwrap();
+        assert!(enrollment_secret(&args).is_err());
+    }
+
+    #[test]
+    fn a_secret_is_required_once() {
+        assert!(parse(&[]).is_err());
+        assert!(parse(&["--token", "a", "--token-file", "b"]).is_err());
+    }
 }

@@ -273,9 +273,13 @@ impl Agent {
 
     /// `evidence-agent enroll` with the given pin arguments.
     pub fn enroll_pinned(&self, server: &Server, pin: &[&str], secret: &str) -> (bool, String) {
+        // The secret travels in a file, not in the process list.
+        let secret_file = self.dir.path().join("enrollment-secret");
+        std::fs::write(&secret_file, format!("{secret}\n")).unwrap();
         let out = self
             .command("enroll")
-            .args(["--server", &server.url(), "--token", secret])
+            .args(["--server", &server.url(), "--token-file"])
+            .arg(&secret_file)
             .args(pin)
             .output()
             .unwrap();
