@@ -120,24 +120,26 @@ pub fn verify(
 
 /// Decodes a base64 public key (wire form).
 pub fn decode_public_key(b64: &str) -> Result<[u8; PUBLIC_KEY_LEN], SigningError> {
-    let bytes = B64
-        .decode(b64.trim())
-        .map_err(|_| SigningError::BadBase64)?;
-    bytes
-        .as_slice()
-        .try_into()
-        .map_err(|_| SigningError::BadPublicKeyLength(bytes.len()))
+    decode_fixed(b64, SigningError::BadPublicKeyLength)
 }
 
 /// Decodes a base64 signature (wire form).
 pub fn decode_signature(b64: &str) -> Result<[u8; SIGNATURE_LEN], SigningError> {
+    decode_fixed(b64, SigningError::BadSignatureLength)
+}
+
+/// Decodes base64 into exactly `N` bytes; `wrong_length` names the error for any other length.
+fn decode_fixed<const N: usize>(
+    b64: &str,
+    wrong_length: fn(usize) -> SigningError,
+) -> Result<[u8; N], SigningError> {
     let bytes = B64
         .decode(b64.trim())
         .map_err(|_| SigningError::BadBase64)?;
     bytes
         .as_slice()
         .try_into()
-        .map_err(|_| SigningError::BadSignatureLength(bytes.len()))
+        .map_err(|_| wrong_length(bytes.len()))
 }
 
 /// Encodes bytes as standard base64 (the wire form of keys and signatures).

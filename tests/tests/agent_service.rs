@@ -125,16 +125,7 @@ fn reports_made_while_the_server_is_down_all_arrive_once_and_in_order() {
     );
 
     server.restart();
-    wait_until("the spool to drain", Duration::from_secs(30), || {
-        (agent.spool_depth() == 0).then_some(())
-    });
-    agent.stop();
-    let last = agent.next_seq() - 1;
-    wait_until(
-        "every report on the server",
-        Duration::from_secs(10),
-        || (server.seqs(&host_id).last() == Some(&last)).then_some(()),
-    );
+    let last = drain_and_stop(&mut agent, &server, &host_id);
     let seqs = server.seqs(&host_id);
     assert_eq!(
         seqs,
@@ -177,16 +168,7 @@ fn a_full_spool_drops_the_oldest_and_the_server_records_the_counted_gap() {
     );
     assert_eq!(agent.spool_depth(), 3, "the spool keeps only the newest 3");
     server.restart();
-    wait_until("the spool to drain", Duration::from_secs(30), || {
-        (agent.spool_depth() == 0).then_some(())
-    });
-    agent.stop();
-    let last = agent.next_seq() - 1;
-    wait_until(
-        "the last report on the server",
-        Duration::from_secs(10),
-        || (server.seqs(&host_id).last() == Some(&last)).then_some(()),
-    );
+    let last = drain_and_stop(&mut agent, &server, &host_id);
     let seqs = server.seqs(&host_id);
     assert!(seqs.windows(2).all(|w| w[0] < w[1]), "in order: {seqs:?}");
     let missing = last - seqs.len() as u64;

@@ -344,22 +344,10 @@ async fn submit_inner(
             reply: tx,
         })
         .await
-        .map_err(|_| {
-            ApiErr::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "shutting_down",
-                "the server is shutting down",
-            )
-        })?;
+        .map_err(|_| ApiErr::shutting_down())?;
     let appended = rx
         .await
-        .map_err(|_| {
-            ApiErr::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "shutting_down",
-                "the server is shutting down",
-            )
-        })?
+        .map_err(|_| ApiErr::shutting_down())?
         .map_err(ApiErr::internal)?;
     let appended = appended.map_err(|r| match r {
         AppendRefusal::Replay { last_seq } => ApiErr::new(

@@ -189,6 +189,22 @@ pub fn signal(pid: u32, name: &str) {
     assert!(status.success(), "kill -{name} {pid}");
 }
 
+/// Waits for the agent's spool to empty, stops the agent, and waits until the server holds its
+/// last report; returns that report's seq.
+pub fn drain_and_stop(agent: &mut Agent, server: &Server, host_id: &str) -> u64 {
+    wait_until("the spool to drain", Duration::from_secs(30), || {
+        (agent.spool_depth() == 0).then_some(())
+    });
+    agent.stop();
+    let last = agent.next_seq() - 1;
+    wait_until(
+        "the last report on the server",
+        Duration::from_secs(10),
+        || (server.seqs(host_id).last() == Some(&last)).then_some(()),
+    );
+    last
+}
+
 pub fn wait_until<T>(what: &str, timeout: Duration, mut probe: impl FnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + timeout;
     loop {
