@@ -3,25 +3,28 @@
 use evidence_protocol::facts::{host::HostDisk, HostFacts};
 use evidence_protocol::Observation;
 
-use crate::Host;
+use crate::{caps, Host};
 
 /// Who this host is. Under a `--root` other than `/`, identity comes from the tree's files and
 /// the live-only values (kernel, uptime, CPU, memory, disks) are left empty.
 pub fn collect(host: &Host) -> Observation<HostFacts> {
     let os_release = host
-        .read_to_string("/etc/os-release")
+        .read_to_string("/etc/os-release", caps::CONFIG)
         .ok()
-        .or_else(|| host.read_to_string("/usr/lib/os-release").ok())
+        .or_else(|| {
+            host.read_to_string("/usr/lib/os-release", caps::CONFIG)
+                .ok()
+        })
         .map(|text| parse_os_release(&text))
         .unwrap_or_default();
     let field = |key: &str| os_release.get(key).cloned();
     let machine_id = host
-        .read_to_string("/etc/machine-id")
+        .read_to_string("/etc/machine-id", caps::CONFIG)
         .ok()
         .map(|s| s.trim().to_string())
         .filter(|s| !s.is_empty());
     let file_hostname = host
-        .read_to_string("/etc/hostname")
+        .read_to_string("/etc/hostname", caps::CONFIG)
         .ok()
         .map(|s| s.trim().to_string())
         .filter(|s| !s.is_empty());
@@ -80,7 +83,7 @@ pub fn collect(host: &Host) -> Observation<HostFacts> {
 /// One DMI identity value; placeholders that firmware vendors leave in are treated as absent.
 fn dmi(host: &Host, name: &str) -> Option<String> {
     let value = host
-        .read_to_string(&format!("/sys/class/dmi/id/{name}"))
+        .read_to_string(&format!("/sys/class/dmi/id/{name}"), caps::KERNEL_TEXT)
         .ok()?
         .trim()
         .to_string();

@@ -17,6 +17,6 @@ mod seam;
 
 pub use run::{collect, CollectorName, UnknownCollector, DEFAULT_COLLECTOR_TIMEOUT};
 pub use seam::{
-    CommandOutput, CommandRunner, Host, ReadError, RecordedRunner, RunError, SystemRunner,
-    MAX_FILE_BYTES,
+    caps, CappedFile, CommandOutput, CommandRunner, Host, ReadError, RecordedRunner, RunError,
+    SystemRunner,
 };

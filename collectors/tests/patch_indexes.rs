@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use evidence_collectors::patch_level::apt_indexes::{self, Compression, IndexEntry};
 use evidence_collectors::patch_level::{self, deb_version};
-use evidence_collectors::{Host, SystemRunner};
+use evidence_collectors::{caps, Host, SystemRunner};
 use evidence_protocol::Observation;
 
 use apt_support::ensure_lists;
@@ -59,7 +59,7 @@ fn scan_all(
     data: &[u8],
     compression: Compression,
 ) -> Result<(Vec<IndexEntry>, u64), apt_indexes::IndexError> {
-    apt_indexes::scan(data, compression, &|_| true)
+    apt_indexes::scan(data, compression, &|_| true, caps::APT_INDEX)
 }
 
 #[test]
@@ -114,8 +114,13 @@ fn the_real_main_index_is_scanned_keeping_only_wanted_names() {
     let name = main.file_name().unwrap().to_string_lossy().into_owned();
     let compression = Compression::of(&name).unwrap();
     let file = std::fs::File::open(&main).unwrap();
-    let (kept, seen) =
-        apt_indexes::scan(file, compression, &|n| n == "bash" || n == "dpkg").unwrap();
+    let (kept, seen) = apt_indexes::scan(
+        file,
+        compression,
+        &|n| n == "bash" || n == "dpkg",
+        caps::APT_INDEX,
+    )
+    .unwrap();
     assert!(seen > 1000, "{seen} stanzas");
     let names: BTreeSet<&str> = kept.iter().map(|e| e.name.as_str()).collect();
     assert_eq!(names, BTreeSet::from(["bash", "dpkg"]));
@@ -138,7 +143,8 @@ fn real_versions() -> Vec<(String, String)> {
             continue;
         }
         let file = std::fs::File::open(entry.path()).unwrap();
-        let (entries, _) = apt_indexes::scan(file, compression, &|_| true).unwrap();
+        let (entries, _) =
+            apt_indexes::scan(file, compression, &|_| true, caps::APT_INDEX).unwrap();
         out.extend(entries.into_iter().map(|e| (e.name, e.version)));
     }
     out.sort();
@@ -342,4 +348,80 @@ fn index_age_follows_the_last_update_not_the_mirror_timestamp() {
         }
         other => panic!("{other:?}"),
     }
+}
+
+/// The security index of `small_tree` replaced by a gzip one: the real slice followed by
+/// `blank_mib` MiB of blank lines (each MiB its own gzip member, ~1 KiB), so it is small on
+/// disk and, under the cap, a valid index.
+fn with_gzip_index(tree: &Path, blank_mib: usize) -> std::path::PathBuf {
+    use std::io::Write;
+    let lists = tree.join("var/lib/apt/lists");
+    let prefix = "deb.debian.org_debian-security_dists_bookworm-security_main_binary-amd64_";
+    let _ = std::fs::remove_file(lists.join(format!("{prefix}Packages.lz4")));
+    let gzip = |data: &[u8]| {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        gz.write_all(data).unwrap();
+        gz.finish().unwrap()
+    };
+    let mut packed = gzip(SLICE);
+    packed.extend(gzip(&vec![b'\n'; 1 << 20]).repeat(blank_mib));
+    let path = lists.join(format!("{prefix}Packages.gz"));
+    std::fs::write(&path, packed).unwrap();
+    path
+}
+
+#[test]
+fn a_gzip_index_decompressing_past_its_cap_makes_updates_an_error_naming_it() {
+    if !require("a_gzip_bomb_is_an_error", &["lz4"]) {
+        return;
+    }
+    let tree = small_tree("lz4", SLICE, STATUS);
+    with_gzip_index(tree.path(), 1);
+    let Observation::Observed(facts) = patch_level::collect(&host(tree.path())) else {
+        panic!("not observed")
+    };
+    assert!(
+        matches!(facts.updates, Observation::Observed(_)),
+        "under its cap the gzip index reads: {:?}",
+        facts.updates
+    );
+    let cap_mib = usize::try_from(caps::APT_INDEX >> 20).unwrap();
+    let bomb = with_gzip_index(tree.path(), cap_mib + 1);
+    assert!(std::fs::metadata(&bomb).unwrap().len() < 1 << 20);
+    let Observation::Observed(facts) = patch_level::collect(&host(tree.path())) else {
+        panic!("not observed")
+    };
+    assert_eq!(
+        facts.updates,
+        Observation::Error {
+            reason: format!(
+                "{}: decompresses to more than 268435456 bytes, over its cap (a decompression bomb?)",
+                bomb.display()
+            )
+        }
+    );
+}
+
+#[test]
+fn a_dpkg_status_over_its_cap_is_an_error_for_the_collector_naming_it_and_its_size() {
+    if !require("a_dpkg_status_over_its_cap_is_an_error", &["lz4"]) {
+        return;
+    }
+    let tree = small_tree("lz4", SLICE, STATUS);
+    let status = tree.path().join("var/lib/dpkg/status");
+    std::fs::File::options()
+        .write(true)
+        .open(&status)
+        .unwrap()
+        .set_len(1 << 30)
+        .unwrap();
+    assert_eq!(
+        patch_level::collect(&host(tree.path())),
+        Observation::Error {
+            reason: format!(
+                "dpkg status: {}: 1073741824 bytes, over its cap of 67108864 bytes",
+                status.display()
+            )
+        }
+    );
 }

@@ -25,6 +25,8 @@ use serde::{Deserialize, Serialize};
 pub const ENROLL_PATH: &str = "/v1/enroll";
 /// Report submission endpoint.
 pub const REPORTS_PATH: &str = "/v1/reports";
+/// Key rotation endpoint: a host replaces its key on the authority of its current key.
+pub const ROTATE_PATH: &str = "/v1/keys/rotate";
 /// Liveness endpoint (no authentication).
 pub const HEALTH_PATH: &str = "/healthz";
 
@@ -32,6 +34,9 @@ pub const HEALTH_PATH: &str = "/healthz";
 pub const SIGNATURE_HEADER: &str = "x-evidence-signature";
 /// Id of the key that made [`SIGNATURE_HEADER`] (see [`crate::signing::key_id`]).
 pub const KEY_ID_HEADER: &str = "x-evidence-key-id";
+/// On a key rotation: the NEW key's base64 signature over the exact body (proof of possession;
+/// [`SIGNATURE_HEADER`] and [`KEY_ID_HEADER`] are the current key's).
+pub const NEW_KEY_SIGNATURE_HEADER: &str = "x-evidence-new-key-signature";
 /// The only accepted request content type for `POST` bodies.
 pub const CONTENT_TYPE_JSON: &str = "application/json";
 
@@ -50,13 +55,17 @@ pub struct HostIdentity {
 
 /// `POST /v1/enroll` body.
 ///
-/// Rules the server applies: the secret must exist, be unexpired, unrevoked, and unused if
-/// single-use. A new `machine_id` gets a new host id. A known `machine_id` with the key it
-/// already has gets its existing ids back. A known `machine_id` with a NEW key is accepted only
-/// with a fresh secret (created after the host's current key was enrolled) or after an admin
-/// approved that key (`POST /v1/admin/hosts/{host_id}/approve-key`); otherwise `403
-/// key_change_needs_approval`, and the request is kept for the admin to approve. A revoked host
-/// is refused (`403 host_revoked`).
+/// Rules the server applies: the public key must not be a small-order or non-canonical point
+/// (`422 weak_public_key`); the secret must exist, be unexpired, unrevoked, and unused if
+/// single-use; attempts per secret are rate-limited (`429`). A new `machine_id` gets a new host
+/// id. A known `machine_id` with the key it already has gets its existing ids back. A known
+/// `machine_id` with a NEW key never takes over with a fleet secret, however fresh: the key is
+/// kept `pending` (the host keeps reporting with its current key) and the answer is `403
+/// key_change_needs_approval`; it becomes active only when an admin approves it (`POST
+/// /v1/admin/hosts/{host_id}/approve-key`), or at once with a secret an admin created for that
+/// one host (`host_id` in `POST /v1/admin/enrollment-secrets`). A host that still holds its
+/// current key rotates with [`ROTATE_PATH`] instead. A revoked host is refused (`403
+/// host_revoked`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EnrollRequest {
@@ -89,6 +98,21 @@ pub struct EnrollResponse {
     /// Digest of the last report the server stored for this host, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_digest: Option<crate::Digest>,
+}
+
+/// `POST /v1/keys/rotate` body, signed by the host's current key ([`SIGNATURE_HEADER`],
+/// [`KEY_ID_HEADER`]) and by the new key ([`NEW_KEY_SIGNATURE_HEADER`]). `200` +
+/// [`EnrollResponse`] for the new key; the old key is retired at once, and the change (with
+/// this request and both signatures) is an entry in the evidence log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RotateKeyRequest {
+    pub host_id: String,
+    /// The new Ed25519 public key, base64 (32 bytes).
+    pub new_public_key: String,
+    /// When the agent asked: a request older or newer than the server's clock skew bound is
+    /// refused.
+    pub requested_at: chrono::DateTime<chrono::Utc>,
 }
 
 /// Error body of every 4xx/5xx answer.

@@ -32,6 +32,10 @@ pub enum SigningError {
     BadSignatureLength(usize),
     #[error("signature does not match the signed bytes and key")]
     BadSignature,
+    #[error("the public key is a small-order point: any constant signature would verify")]
+    SmallOrderKey,
+    #[error("the public key is not canonically encoded (y is not below 2^255 - 19)")]
+    NonCanonicalKey,
 }
 
 /// An Ed25519 key pair (agent key or server key).
@@ -104,12 +108,77 @@ pub fn key_id(public_key: &[u8; PUBLIC_KEY_LEN]) -> String {
     format!("ed25519:{}", &Digest::of(public_key).to_hex()[..32])
 }
 
-/// Verifies a detached Ed25519 signature over exactly `bytes`.
+/// Encodings (sign bit cleared) of the points of small order on edwards25519 and of their
+/// non-canonical aliases, as in libsodium's `has_small_order`: 0 and 1 (y), the two y values of
+/// the order-8 points, and p - 1, p, p + 1. With the sign bit either way these cover all eight
+/// small-order points.
+const SMALL_ORDER_Y: [[u8; 32]; 7] = [
+    [0; 32],
+    {
+        let mut y = [0; 32];
+        y[0] = 1;
+        y
+    },
+    [
+        0x26, 0xe8, 0x95, 0x8f, 0xc2, 0xb2, 0x27, 0xb0, 0x45, 0xc3, 0xf4, 0x89, 0xf2, 0xef, 0x98,
+        0xf0, 0xd5, 0xdf, 0xac, 0x05, 0xd3, 0xc6, 0x33, 0x39, 0xb1, 0x38, 0x02, 0x88, 0x6d, 0x53,
+        0xfc, 0x05,
+    ],
+    [
+        0xc7, 0x17, 0x6a, 0x70, 0x3d, 0x4d, 0xd8, 0x4f, 0xba, 0x3c, 0x0b, 0x76, 0x0d, 0x10, 0x67,
+        0x0f, 0x2a, 0x20, 0x53, 0xfa, 0x2c, 0x39, 0xcc, 0xc6, 0x4e, 0xc7, 0xfd, 0x77, 0x92, 0xac,
+        0x03, 0x7a,
+    ],
+    p_plus(-1),
+    p_plus(0),
+    p_plus(1),
+];
+
+/// The little-endian encoding of 2^255 - 19 + `delta` (top bit clear).
+const fn p_plus(delta: i16) -> [u8; 32] {
+    let mut y = [0xff; 32];
+    y[31] = 0x7f;
+    y[0] = (0xed + delta) as u8;
+    y
+}
+
+/// Refuses public keys that must never be trusted: the small-order points (for which one
+/// constant signature verifies every message) and non-canonical encodings (y >= p, where two
+/// strings name one point). Called before a key is enrolled or rotated in, and by [`verify`].
+pub fn check_public_key(public_key: &[u8; PUBLIC_KEY_LEN]) -> Result<(), SigningError> {
+    let mut y = *public_key;
+    y[31] &= 0x7f;
+    if SMALL_ORDER_Y.contains(&y) {
+        return Err(SigningError::SmallOrderKey);
+    }
+    // y >= p = 2^255 - 19: bytes 1..31 all 0xff, byte 31 0x7f, byte 0 at least 0xed.
+    if y[31] == 0x7f && y[1..31].iter().all(|b| *b == 0xff) && y[0] >= 0xed {
+        return Err(SigningError::NonCanonicalKey);
+    }
+    Ok(())
+}
+
+/// The eight points of small order, canonically encoded: what an enrollment must refuse (for
+/// tests and audits of other verifiers).
+pub fn small_order_points() -> Vec<[u8; PUBLIC_KEY_LEN]> {
+    let mut points = Vec::new();
+    for y in [SMALL_ORDER_Y[0], SMALL_ORDER_Y[2], SMALL_ORDER_Y[3]] {
+        let mut negative = y;
+        negative[31] |= 0x80;
+        points.extend([y, negative]);
+    }
+    points.push(SMALL_ORDER_Y[1]); // the identity (x = 0)
+    points.push(SMALL_ORDER_Y[4]); // (0, -1), order 2
+    points
+}
+
+/// Verifies a detached Ed25519 signature over exactly `bytes` (a weak key never verifies).
 pub fn verify(
     public_key: &[u8; PUBLIC_KEY_LEN],
     bytes: &[u8],
     signature: &[u8],
 ) -> Result<(), SigningError> {
+    check_public_key(public_key)?;
     if signature.len() != SIGNATURE_LEN {
         return Err(SigningError::BadSignatureLength(signature.len()));
     }
@@ -166,6 +235,28 @@ mod tests {
             Err(SigningError::BadSignature)
         );
         assert!(verify(&key.public_key(), b"report bytes", &sig[..10]).is_err());
+    }
+
+    #[test]
+    fn small_order_and_non_canonical_public_keys_are_refused_and_never_verify() {
+        let points = small_order_points();
+        assert_eq!(points.len(), 8);
+        // With A of small order, R = identity and S = 0 passes a cofactorless check for some
+        // messages; whatever ring does, these keys are refused before any signature is looked at.
+        let mut constant = [0u8; 64];
+        constant[0] = 1;
+        for p in &points {
+            assert_eq!(check_public_key(p), Err(SigningError::SmallOrderKey), "{p:02x?}");
+            assert!(verify(p, b"any report", &constant).is_err());
+        }
+        for delta in [2, 3, 18] {
+            assert_eq!(
+                check_public_key(&p_plus(delta)),
+                Err(SigningError::NonCanonicalKey)
+            );
+        }
+        let key = SigningKey::generate().unwrap();
+        assert_eq!(check_public_key(&key.public_key()), Ok(()));
     }
 
     #[test]

@@ -88,12 +88,19 @@ impl Tokens {
         *self.by_id.write().expect("tokens lock") = map;
     }
 
-    /// The role of a presented bearer token, if it is valid.
-    pub fn role(&self, bearer: &str) -> Option<Role> {
+    /// The id and role of a presented bearer token, if it is valid.
+    pub fn check(&self, bearer: &str) -> Option<(String, Role)> {
         let (id, presented) = parse("evt", bearer)?;
         let map = self.by_id.read().expect("tokens lock");
         let (stored, role) = map.get(&id)?;
-        constant_time_eq::constant_time_eq(stored, &presented).then_some(*role)
+        constant_time_eq::constant_time_eq(stored, &presented).then(|| (id, *role))
+    }
+
+    /// True when the token id is well formed and unknown here (another process, such as
+    /// `evidence-server admin-token`, may have created it since the last load).
+    pub fn unknown_id(&self, bearer: &str) -> bool {
+        parse("evt", bearer)
+            .is_some_and(|(id, _)| !self.by_id.read().expect("tokens lock").contains_key(&id))
     }
 }
 
@@ -113,12 +120,12 @@ mod tests {
             created_at: 0,
             revoked_at: None,
         }]);
-        assert_eq!(tokens.role(&t.value), Some(Role::Reader));
+        assert_eq!(tokens.check(&t.value), Some((t.id.clone(), Role::Reader)));
         let mut wrong = t.value.clone();
         wrong.pop();
         wrong.push(if t.value.ends_with('A') { 'B' } else { 'A' });
-        assert_eq!(tokens.role(&wrong), None);
-        assert_eq!(tokens.role("evt_nothing"), None);
-        assert_eq!(tokens.role(""), None);
+        assert_eq!(tokens.check(&wrong), None);
+        assert_eq!(tokens.check("evt_nothing"), None);
+        assert_eq!(tokens.check(""), None);
     }
 }

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 
 use anyhow::{bail, Context};
 use evidence_protocol::api::{
-    EnrollRequest, EnrollResponse, HostIdentity, ENROLL_PATH, KEY_ID_HEADER, REPORTS_PATH,
-    SIGNATURE_HEADER,
+    EnrollRequest, EnrollResponse, HostIdentity, RotateKeyRequest, ENROLL_PATH, KEY_ID_HEADER,
+    NEW_KEY_SIGNATURE_HEADER, REPORTS_PATH, ROTATE_PATH, SIGNATURE_HEADER,
 };
 use evidence_protocol::{
     signing, Digest, Facts, Report, ReportKind, SignedReceipt, SignedReport, SigningKey,
@@ -126,6 +126,32 @@ impl SimHost {
             prev: r.last_digest,
             hostname: hostname.into(),
         })
+    }
+
+    /// Rotates to `new_key` with a request signed by the current key and the new key; on
+    /// success the host signs with the new key from now on. The status and body.
+    pub async fn rotate(&mut self, api: &Api, new_key: SigningKey) -> anyhow::Result<(u16, Vec<u8>)> {
+        let body = serde_json::to_vec(&RotateKeyRequest {
+            host_id: self.host_id.clone(),
+            new_public_key: new_key.public_key_b64(),
+            requested_at: chrono::Utc::now(),
+        })?;
+        let resp = api
+            .http
+            .post(format!("{}{ROTATE_PATH}", api.base))
+            .header("content-type", "application/json")
+            .header(SIGNATURE_HEADER, self.key.sign_b64(&body))
+            .header(KEY_ID_HEADER, self.key.key_id())
+            .header(NEW_KEY_SIGNATURE_HEADER, new_key.sign_b64(&body))
+            .body(body)
+            .send()
+            .await?;
+        let status = resp.status().as_u16();
+        let body = resp.bytes().await?.to_vec();
+        if status == 200 {
+            self.key = new_key;
+        }
+        Ok((status, body))
     }
 
     /// Builds this host's next report without advancing its chain.

@@ -2,9 +2,13 @@
 //! build on these modules.
 
 pub mod api;
+pub mod audit;
 pub mod auth;
 pub mod client;
 pub mod config;
+pub mod connections;
+pub mod datadir;
+pub mod limits;
 pub mod metrics;
 pub mod pin;
 pub mod policy;

@@ -44,6 +44,15 @@ enum Command {
         #[arg(long, default_value = "evidence-data")]
         data_dir: PathBuf,
     },
+    /// Recovery: mint a new admin token in an existing store (whoever can read the data
+    /// directory can do this; a running server accepts the token within seconds).
+    AdminToken {
+        #[arg(long, default_value = "evidence-data")]
+        data_dir: PathBuf,
+        /// A name for the token in listings and the audit trail.
+        #[arg(long, default_value = "recovery (admin-token command)")]
+        name: String,
+    },
 }
 
 #[derive(clap::Args)]
@@ -74,6 +83,28 @@ struct ServeArgs {
     /// Largest accepted clock skew into the future, seconds [default: 300].
     #[arg(long)]
     max_clock_skew_secs: Option<i64>,
+    /// Most connections open at once [default: 4096].
+    #[arg(long)]
+    max_connections: Option<usize>,
+    /// Seconds for a request's headers to arrive; idle keep-alive connections close then [default: 10].
+    #[arg(long)]
+    header_read_timeout_secs: Option<u64>,
+    /// Seconds for a request's body to arrive [default: 30].
+    #[arg(long)]
+    body_read_timeout_secs: Option<u64>,
+    /// Seconds without traffic before a connection is closed [default: 60].
+    #[arg(long)]
+    idle_timeout_secs: Option<u64>,
+    /// Most bytes of request bodies being read at once [default: 67108864].
+    #[arg(long)]
+    max_inflight_body_bytes: Option<usize>,
+}
+
+/// Flags override the configuration file, field by field.
+macro_rules! override_from_flags {
+    ($config:ident, $args:ident, $($field:ident),+) => {
+        $(if let Some(v) = $args.$field { $config.$field = v; })+
+    };
 }
 
 fn main() -> anyhow::Result<()> {
@@ -93,29 +124,26 @@ fn main() -> anyhow::Result<()> {
                 .with_context(|| format!("parsing {}", p.display()))?,
                 None => Config::default(),
             };
-            if let Some(v) = a.listen {
-                config.listen = v;
-            }
-            if let Some(v) = a.data_dir {
-                config.data_dir = v;
-            }
+            override_from_flags!(
+                config,
+                a,
+                listen,
+                data_dir,
+                report_interval_secs,
+                stale_after_intervals,
+                max_body_bytes,
+                max_clock_skew_secs,
+                max_connections,
+                header_read_timeout_secs,
+                body_read_timeout_secs,
+                idle_timeout_secs,
+                max_inflight_body_bytes
+            );
             if let Some(v) = a.tls_cert {
                 config.tls_cert = Some(v);
             }
             if let Some(v) = a.tls_key {
                 config.tls_key = Some(v);
-            }
-            if let Some(v) = a.report_interval_secs {
-                config.report_interval_secs = v;
-            }
-            if let Some(v) = a.stale_after_intervals {
-                config.stale_after_intervals = v;
-            }
-            if let Some(v) = a.max_body_bytes {
-                config.max_body_bytes = v;
-            }
-            if let Some(v) = a.max_clock_skew_secs {
-                config.max_clock_skew_secs = v;
             }
             tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
@@ -128,7 +156,7 @@ fn main() -> anyhow::Result<()> {
             interval_secs,
         } => evidence_server::preview::run(&dir, listen, interval_secs),
         Command::VerifyLog { data_dir } => {
-            let store = evidence_server::serve::open_store(&data_dir)?;
+            let store = evidence_server::datadir::existing_store(&data_dir)?;
             match store.verify_log()? {
                 Ok((n, head)) => {
                     println!("evidence log verifies: {n} entries, head {head}");
@@ -140,6 +168,19 @@ fn main() -> anyhow::Result<()> {
                     b.problem
                 ),
             }
+        }
+        Command::AdminToken { data_dir, name } => {
+            let store = evidence_server::datadir::existing_store(&data_dir)?;
+            let (id, token) = evidence_server::serve::mint_admin_token(&store, &name)?;
+            store.record_audit(&evidence_server::store::AuditRecord {
+                at: evidence_server::time::now_us(),
+                actor: "local admin-token command".into(),
+                event: "token_created".into(),
+                target: id,
+                detail: "role admin (recovery)".into(),
+            })?;
+            println!("{token}");
+            Ok(())
         }
     }
 }

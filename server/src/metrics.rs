@@ -15,6 +15,11 @@ pub struct Metrics {
     accepted: AtomicU64,
     duplicates: AtomicU64,
     refused: Mutex<BTreeMap<&'static str, u64>>,
+    security: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
+    connections_refused: AtomicU64,
+    bodies_refused: AtomicU64,
+    /// Seconds from the last render to the TLS certificate's expiry (set at start).
+    pub tls_not_after: std::sync::atomic::AtomicI64,
     enrollments: AtomicU64,
     batches: AtomicU64,
     batch_items: AtomicU64,
@@ -48,6 +53,26 @@ impl Metrics {
             .or_default() += 1;
     }
 
+    /// A security event (see `crate::audit`), by event and outcome.
+    pub fn security_event(&self, event: &'static str, outcome: &'static str) {
+        *self
+            .security
+            .lock()
+            .expect("metrics lock")
+            .entry((event, outcome))
+            .or_default() += 1;
+    }
+
+    /// A connection closed at once because the server holds as many as it allows.
+    pub fn connection_refused(&self) {
+        self.connections_refused.fetch_add(1, Relaxed);
+    }
+
+    /// A request body refused because in-flight bodies hold as much memory as allowed.
+    pub fn body_refused(&self) {
+        self.bodies_refused.fetch_add(1, Relaxed);
+    }
+
     pub fn enrolled(&self) {
         self.enrollments.fetch_add(1, Relaxed);
     }
@@ -58,7 +83,7 @@ impl Metrics {
     }
 
     /// Renders the metrics and the store's counts.
-    pub fn render(&self, counts: &Counts, stale_hosts: u64) -> String {
+    pub fn render(&self, counts: &Counts, stale_hosts: u64, open_connections: u64) -> String {
         let mut out = String::new();
         let mut line = |name: &str, kind: &str, help: &str, value: u64| {
             let _ = writeln!(
@@ -110,6 +135,12 @@ impl Metrics {
             stale_hosts,
         );
         line(
+            "evidence_keys_pending",
+            "gauge",
+            "Host keys waiting for an admin's approval (a known host asked to change its key).",
+            counts.pending_keys,
+        );
+        line(
             "evidence_log_entries",
             "gauge",
             "Entries in the evidence log.",
@@ -121,6 +152,37 @@ impl Metrics {
             "Gap events (chain breaks, dropped reports).",
             counts.gaps,
         );
+        line(
+            "evidence_connections_open",
+            "gauge",
+            "TLS connections held open now.",
+            open_connections,
+        );
+        line(
+            "evidence_connections_refused_total",
+            "counter",
+            "Connections closed on arrival: the connection limit was reached.",
+            self.connections_refused.load(Relaxed),
+        );
+        line(
+            "evidence_bodies_refused_total",
+            "counter",
+            "Requests refused with 503: in-flight bodies held the memory allowed.",
+            self.bodies_refused.load(Relaxed),
+        );
+        let not_after = self.tls_not_after.load(Relaxed);
+        let _ = writeln!(
+            out,
+            "# HELP evidence_tls_certificate_expiry_seconds Seconds until the TLS certificate expires (negative: expired).\n# TYPE evidence_tls_certificate_expiry_seconds gauge\nevidence_tls_certificate_expiry_seconds {}",
+            not_after - crate::time::now_us() / 1_000_000
+        );
+        let _ = writeln!(out, "# HELP evidence_security_events_total Security events (authentication, enrollment, keys, tokens, secrets, policy), by event and outcome.\n# TYPE evidence_security_events_total counter");
+        for ((event, outcome), n) in self.security.lock().expect("metrics lock").iter() {
+            let _ = writeln!(
+                out,
+                "evidence_security_events_total{{event=\"{event}\",outcome=\"{outcome}\"}} {n}"
+            );
+        }
         let _ = writeln!(out, "# HELP evidence_reports_refused_total Reports refused, by reason.\n# TYPE evidence_reports_refused_total counter");
         for (code, n) in self.refused.lock().expect("metrics lock").iter() {
             let _ = writeln!(

@@ -6,17 +6,25 @@ use std::collections::BTreeMap;
 
 use evidence_controls::Status;
 
-use crate::store::{EnrollRefusal, NewFinding, SecretRecord};
+use crate::store::{EnrollRefusal, KeyEventKind, NewFinding, SecretRecord};
+
+/// Most keys one host may have waiting for approval: more is an attack or a broken install.
+pub const MAX_PENDING_KEYS_PER_HOST: u64 = 3;
+/// Most pending keys one fleet secret may have brought (a leaked secret cannot queue thousands).
+pub const MAX_PENDING_KEYS_PER_SECRET: u64 = 100;
 
 /// What the secret, host and key look like when an enrollment arrives.
 pub struct EnrollInputs<'a> {
     pub secret: Option<&'a SecretRecord>,
     /// The presented secret's hash matched the stored one (compared in constant time).
     pub secret_matches: bool,
-    /// The host with this machine id: (host id, revoked, when its active key was created).
-    pub host: Option<(&'a str, bool, Option<i64>)>,
+    /// The host with this machine id: (host id, revoked).
+    pub host: Option<(&'a str, bool)>,
     /// Who holds the presented key already: (host id, state).
     pub key_owner: Option<(&'a str, &'a str)>,
+    /// Keys pending approval for this host, and brought by this secret.
+    pub pending_for_host: u64,
+    pub pending_for_secret: u64,
     pub now: i64,
 }
 
@@ -27,32 +35,36 @@ pub enum EnrollAction {
     Existing,
     /// A new host with this key; consume the secret.
     NewHost,
-    /// Known host, new key, fresh secret (or pending key now with a fresh secret): rotate.
-    RotateKey,
-    /// Known host, new key, stale secret: record the key as pending and refuse.
+    /// Known host, new key, a secret an admin created for this host: the new key replaces the
+    /// active one.
+    Rekey,
+    /// Known host, new key, a fleet secret: record the key as pending (the host keeps its
+    /// current key) and refuse. A fleet-wide secret is never a host identity.
     Pending,
 }
 
 /// The enrollment rules (see `evidence_protocol::api::EnrollRequest`).
 pub fn decide_enrollment(i: &EnrollInputs) -> Result<EnrollAction, EnrollRefusal> {
-    if let Some((_, true, _)) = i.host {
+    if let Some((_, true)) = i.host {
         return Err(EnrollRefusal::HostRevoked);
     }
+    let mut already_pending = false;
     if let Some((owner, state)) = i.key_owner {
-        let same_host = i.host.map(|h| h.0) == Some(owner);
-        if !same_host {
+        if i.host.map(|h| h.0) != Some(owner) {
             return Err(EnrollRefusal::KeyInUse);
         }
-        if state == "active" {
-            // A retry of an accepted enrollment: the secret must still be the one presented.
-            return if i.secret.is_some() && i.secret_matches {
-                Ok(EnrollAction::Existing)
-            } else {
-                Err(EnrollRefusal::BadSecret)
-            };
-        }
-        if state == "retired" {
-            return Err(EnrollRefusal::KeyInUse);
+        match state {
+            // A retry of an accepted enrollment by the key's holder (the request is signed by
+            // the active key): the secret must still be the one presented.
+            "active" => {
+                return if i.secret.is_some() && i.secret_matches {
+                    Ok(EnrollAction::Existing)
+                } else {
+                    Err(EnrollRefusal::BadSecret)
+                };
+            }
+            "pending" => already_pending = true,
+            _ => return Err(EnrollRefusal::KeyInUse),
         }
     }
     let secret = match i.secret {
@@ -68,17 +80,47 @@ pub fn decide_enrollment(i: &EnrollInputs) -> Result<EnrollAction, EnrollRefusal
     if secret.single_use && secret.uses > 0 {
         return Err(EnrollRefusal::SecretUsed);
     }
-    match i.host {
-        None => Ok(EnrollAction::NewHost),
-        Some((_, _, key_created)) => {
-            let fresh = key_created.is_none_or(|k| secret.created_at > k);
-            if fresh {
-                Ok(EnrollAction::RotateKey)
-            } else {
-                Ok(EnrollAction::Pending)
+    match (&secret.host_id, i.host) {
+        (Some(bound), Some((host, _))) if bound == host => Ok(EnrollAction::Rekey),
+        (Some(_), _) => Err(EnrollRefusal::SecretForAnotherHost),
+        (None, None) => Ok(EnrollAction::NewHost),
+        (None, Some(_)) => {
+            if !already_pending
+                && (i.pending_for_host >= MAX_PENDING_KEYS_PER_HOST
+                    || i.pending_for_secret >= MAX_PENDING_KEYS_PER_SECRET)
+            {
+                return Err(EnrollRefusal::TooManyPendingKeys);
             }
+            Ok(EnrollAction::Pending)
         }
     }
+}
+
+/// The evidence-log entry for a key change: the server's own record (JSON, fields in this
+/// order), hash-chained like reports, so a verifier sees which key signed a host's reports
+/// when, and on whose authority.
+pub fn key_event_body(
+    host_id: &str,
+    event: KeyEventKind,
+    key_id: &str,
+    public_key: &[u8; 32],
+    previous_key_id: Option<&str>,
+    authorized_by: &str,
+    at: i64,
+    proof: Option<&serde_json::Value>,
+) -> Vec<u8> {
+    let body = serde_json::json!({
+        "type": "key_event",
+        "host_id": host_id,
+        "event": event.as_str(),
+        "key_id": key_id,
+        "public_key": evidence_protocol::signing::b64(public_key),
+        "previous_key_id": previous_key_id,
+        "authorized_by": authorized_by,
+        "at": crate::time::fmt(at),
+        "proof": proof,
+    });
+    serde_json::to_vec(&body).unwrap_or_default()
 }
 
 /// Status of each control on one host, derived from its findings alone (the Statement of
@@ -156,12 +198,13 @@ mod tests {
             uses,
             revoked_at: None,
             note: String::new(),
+            host_id: None,
         }
     }
 
     fn inputs<'a>(
         s: &'a SecretRecord,
-        host: Option<(&'a str, bool, Option<i64>)>,
+        host: Option<(&'a str, bool)>,
         key: Option<(&'a str, &'a str)>,
     ) -> EnrollInputs<'a> {
         EnrollInputs {
@@ -169,6 +212,8 @@ mod tests {
             secret_matches: true,
             host,
             key_owner: key,
+            pending_for_host: 0,
+            pending_for_secret: 0,
             now: 500,
         }
     }
@@ -208,24 +253,59 @@ mod tests {
     }
 
     #[test]
-    fn a_known_host_with_a_new_key_needs_a_fresh_secret() {
-        let stale = secret(10, false, 0);
+    fn a_fleet_secret_never_replaces_a_known_hosts_key_however_fresh() {
+        // Created long after the host enrolled: still only a pending key.
+        let fresh = secret(400, false, 0);
         assert_eq!(
-            decide_enrollment(&inputs(&stale, Some(("h", false, Some(50))), None)),
+            decide_enrollment(&inputs(&fresh, Some(("h", false)), None)),
             Ok(EnrollAction::Pending)
-        );
-        let fresh = secret(60, false, 0);
-        assert_eq!(
-            decide_enrollment(&inputs(&fresh, Some(("h", false, Some(50))), None)),
-            Ok(EnrollAction::RotateKey)
         );
     }
 
     #[test]
-    fn a_revoked_host_is_refused_even_with_a_fresh_secret() {
-        let fresh = secret(60, false, 0);
+    fn a_secret_bound_to_a_host_rekeys_that_host_and_no_other() {
+        let mut bound = secret(10, true, 0);
+        bound.host_id = Some("h".into());
         assert_eq!(
-            decide_enrollment(&inputs(&fresh, Some(("h", true, Some(50))), None)),
+            decide_enrollment(&inputs(&bound, Some(("h", false)), None)),
+            Ok(EnrollAction::Rekey)
+        );
+        assert_eq!(
+            decide_enrollment(&inputs(&bound, Some(("g", false)), None)),
+            Err(EnrollRefusal::SecretForAnotherHost)
+        );
+        assert_eq!(
+            decide_enrollment(&inputs(&bound, None, None)),
+            Err(EnrollRefusal::SecretForAnotherHost)
+        );
+    }
+
+    #[test]
+    fn pending_keys_are_capped_per_host_and_per_secret_but_a_retry_is_not_counted() {
+        let s = secret(10, false, 0);
+        let mut full_host = inputs(&s, Some(("h", false)), None);
+        full_host.pending_for_host = MAX_PENDING_KEYS_PER_HOST;
+        assert_eq!(
+            decide_enrollment(&full_host),
+            Err(EnrollRefusal::TooManyPendingKeys)
+        );
+        let mut full_secret = inputs(&s, Some(("h", false)), None);
+        full_secret.pending_for_secret = MAX_PENDING_KEYS_PER_SECRET;
+        assert_eq!(
+            decide_enrollment(&full_secret),
+            Err(EnrollRefusal::TooManyPendingKeys)
+        );
+        let mut retry = inputs(&s, Some(("h", false)), Some(("h", "pending")));
+        retry.pending_for_host = MAX_PENDING_KEYS_PER_HOST;
+        assert_eq!(decide_enrollment(&retry), Ok(EnrollAction::Pending));
+    }
+
+    #[test]
+    fn a_revoked_host_is_refused_even_with_a_host_secret() {
+        let mut bound = secret(60, false, 0);
+        bound.host_id = Some("h".into());
+        assert_eq!(
+            decide_enrollment(&inputs(&bound, Some(("h", true)), None)),
             Err(EnrollRefusal::HostRevoked)
         );
     }
@@ -234,19 +314,11 @@ mod tests {
     fn a_retry_with_the_same_key_is_answered_again_and_another_hosts_key_is_refused() {
         let used = secret(10, true, 1);
         assert_eq!(
-            decide_enrollment(&inputs(
-                &used,
-                Some(("h", false, Some(50))),
-                Some(("h", "active"))
-            )),
+            decide_enrollment(&inputs(&used, Some(("h", false)), Some(("h", "active")))),
             Ok(EnrollAction::Existing)
         );
         assert_eq!(
-            decide_enrollment(&inputs(
-                &used,
-                Some(("h", false, Some(50))),
-                Some(("g", "active"))
-            )),
+            decide_enrollment(&inputs(&used, Some(("h", false)), Some(("g", "active")))),
             Err(EnrollRefusal::KeyInUse)
         );
     }

@@ -1,35 +1,38 @@
-//! `evidence-server serve`: opens (or creates) the data directory, store, server key and TLS
-//! certificate, prints what an operator needs once (admin token on first start, certificate
-//! fingerprint, address), starts the ingest writer and serves the API over HTTPS.
+//! `evidence-server serve`: binds the listener first (a busy port loses nothing), then takes
+//! the data directory (0700, locked: one server per directory), checks that a store holding
+//! data has every key it needs (nothing is silently regenerated), opens or creates the store,
+//! server key and TLS certificate, prints what an operator needs once (admin token on first
+//! start, also saved 0600 in the data directory; certificate fingerprint; address), starts the
+//! ingest writer and serves the API over HTTPS with explicit connection limits.
 
 use std::io::Write;
+use std::net::TcpListener;
 use std::path::Path;
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use anyhow::Context;
 use evidence_protocol::SigningKey;
 
 use crate::config::Config;
+use crate::datadir::{DataDir, StoreState};
 use crate::policy::OrgPolicy;
-use crate::state::AppState;
+use crate::state::{AppState, Limits};
 use crate::status::{CheckIndex, Fleet};
 use crate::store::sqlite::SqliteStore;
 use crate::store::{Store, TokenRecord};
 
 /// Writes a file readable by its owner only.
 pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-    let mut f = opts.open(path)?;
+    let mut f = crate::datadir::private_file(path)?;
+    f.set_len(0)?;
     f.write_all(bytes)?;
     f.sync_all()
 }
 
-fn server_key(data_dir: &Path) -> anyhow::Result<SigningKey> {
-    let path = data_dir.join("server-key.pk8");
-    if path.exists() {
+fn server_key(dir: &DataDir, state: StoreState) -> anyhow::Result<SigningKey> {
+    let path = dir.file(crate::datadir::SERVER_KEY);
+    if state == StoreState::Existing {
         let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
         return SigningKey::from_pkcs8(&bytes)
             .with_context(|| format!("{} is not an Ed25519 key", path.display()));
@@ -39,34 +42,91 @@ fn server_key(data_dir: &Path) -> anyhow::Result<SigningKey> {
     Ok(key)
 }
 
-/// Opens the store in `data_dir`.
-pub fn open_store(data_dir: &Path) -> anyhow::Result<SqliteStore> {
-    std::fs::create_dir_all(data_dir)
-        .with_context(|| format!("creating {}", data_dir.display()))?;
-    Ok(SqliteStore::open(&data_dir.join("evidence.db"))?)
+/// Opens (creating, mode 0600) the store in a held data directory.
+fn open_store(dir: &DataDir) -> anyhow::Result<SqliteStore> {
+    let db = dir.file(crate::datadir::DATABASE);
+    // Created 0600 before SQLite sees it: SQLite gives its WAL and -shm files the same mode.
+    crate::datadir::private_file(&db).with_context(|| format!("creating {}", db.display()))?;
+    SqliteStore::open(&db).with_context(|| format!("opening the store {}", db.display()))
+}
+
+/// Mints an admin token in `store` (first start, or `evidence-server admin-token`).
+pub fn mint_admin_token(store: &dyn Store, name: &str) -> anyhow::Result<(String, String)> {
+    let cred = crate::auth::generate("evt");
+    store.create_token(&TokenRecord {
+        id: cred.id.clone(),
+        hash: cred.hash,
+        role: "admin".into(),
+        name: name.into(),
+        created_at: crate::time::now_us(),
+        revoked_at: None,
+    })?;
+    Ok((cred.id, cred.value))
+}
+
+/// Raises the open-file limit towards what `max_connections` needs; warns when it cannot.
+fn raise_open_file_limit(config: &Config) {
+    let wanted = config.max_connections as u64 + 256;
+    match rlimit::increase_nofile_limit(wanted) {
+        Ok(got) if got < wanted => tracing::warn!(
+            open_files = got,
+            max_connections = config.max_connections,
+            "the open-file limit is below max_connections: raise it (LimitNOFILE=) or lower \
+             max_connections, or accepts will fail before the limit is reached"
+        ),
+        Ok(_) => {}
+        Err(e) => tracing::warn!("could not read or raise the open-file limit: {e}"),
+    }
+}
+
+/// A data directory taken and checked, with its store, receipt key and TLS certificate.
+pub struct Prepared {
+    pub dir: DataDir,
+    pub store: SqliteStore,
+    pub server_key: SigningKey,
+    pub tls: crate::tls::Tls,
+}
+
+/// Takes the data directory (0700, locked), checks it, and opens or creates the store, the
+/// receipt key and the TLS certificate; tightens every state file to 0600.
+pub fn prepare(config: &Config) -> anyhow::Result<Prepared> {
+    let dir = DataDir::open(&config.data_dir)?;
+    let store_state = dir.check(config.tls_cert.is_none())?;
+    let store = open_store(&dir)?;
+    let server_key = server_key(&dir, store_state)?;
+    let tls = crate::tls::load(config, store_state == StoreState::New)?;
+    dir.tighten()?;
+    Ok(Prepared {
+        dir,
+        store,
+        server_key,
+        tls,
+    })
 }
 
 pub async fn serve(config: Config) -> anyhow::Result<()> {
+    config.validate().context("configuration")?;
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let store: Arc<dyn Store> = Arc::new(open_store(&config.data_dir)?);
-    let server_key = server_key(&config.data_dir)?;
-    let (tls, fingerprint) = crate::tls::load(&config)?;
+    // Bound before anything is created: a busy port stops the start with nothing changed.
+    let listener = TcpListener::bind(config.listen)
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    listener.set_nonblocking(true)?;
+    raise_open_file_limit(&config);
+    let Prepared {
+        dir,
+        store,
+        server_key,
+        tls,
+    } = prepare(&config)?;
+    let store: Arc<dyn Store> = Arc::new(store);
     let mut out = std::io::stdout().lock();
     if store.tokens()?.is_empty() {
-        let cred = crate::auth::generate("evt");
-        store.create_token(&TokenRecord {
-            id: cred.id,
-            hash: cred.hash,
-            role: "admin".into(),
-            name: "initial admin".into(),
-            created_at: crate::time::now_us(),
-            revoked_at: None,
-        })?;
-        writeln!(
-            out,
-            "admin token (shown once, store it now): {}",
-            cred.value
-        )?;
+        let (id, token) = mint_admin_token(store.as_ref(), "initial admin")?;
+        let path = dir.file(crate::datadir::ADMIN_TOKEN);
+        write_private(&path, format!("{token}\n").as_bytes())?;
+        writeln!(out, "admin token (shown once, store it now): {token}")?;
+        writeln!(out, "admin token also saved in {} (mode 0600)", path.display())?;
+        tracing::info!(target: "audit", event = "token_created", actor = "server", target = id, "initial admin token");
     }
     let policy = match store.policy_at(i64::MAX)? {
         Some(json) => OrgPolicy::from_json(json.as_bytes()).context("stored policy")?,
@@ -74,6 +134,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     };
     let (tx, rx) = tokio::sync::mpsc::channel(16_384);
     let state = Arc::new(AppState {
+        limits: Limits::new(&config),
         config: config.clone(),
         store,
         keys: RwLock::new(Default::default()),
@@ -85,10 +146,19 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         metrics: Default::default(),
         server_key,
     });
+    state
+        .metrics
+        .tls_not_after
+        .store(tls.not_after, std::sync::atomic::Ordering::Relaxed);
     state.reload_credentials()?;
     state.load_fleet()?;
     crate::writer::spawn(state.clone(), rx);
-    writeln!(out, "tls certificate sha256 fingerprint: {fingerprint}")?;
+    writeln!(out, "tls certificate sha256 fingerprint: {}", tls.fingerprint)?;
+    writeln!(
+        out,
+        "tls certificate valid until {}",
+        crate::time::fmt(tls.not_after * 1_000_000)
+    )?;
     writeln!(
         out,
         "server receipt key: {} ({})",
@@ -97,6 +167,14 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     )?;
     out.flush()?;
     drop(out);
+    let not_after = tls.not_after;
+    tokio::spawn(async move {
+        let mut daily = tokio::time::interval(Duration::from_secs(86_400));
+        loop {
+            daily.tick().await;
+            crate::tls::warn_if_expiring(not_after, crate::time::now_us() / 1_000_000);
+        }
+    });
 
     let handle = axum_server::Handle::new();
     let h = handle.clone();
@@ -108,16 +186,30 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let h = handle.clone();
     tokio::spawn(async move {
         shutdown_signal().await;
-        h.graceful_shutdown(Some(std::time::Duration::from_secs(10)));
+        h.graceful_shutdown(Some(Duration::from_secs(10)));
     });
-    let app = crate::api::router(state);
-    axum_server::bind_rustls(
-        config.listen,
-        axum_server::tls_rustls::RustlsConfig::from_config(tls),
-    )
-    .handle(handle)
-    .serve(app.into_make_service())
-    .await?;
+    let app = crate::api::router(state.clone());
+    let limit = crate::connections::LimitAcceptor::new(state.clone());
+    let handshake = Duration::from_secs(config.tls_handshake_timeout_secs);
+    let header_read = Duration::from_secs(config.header_read_timeout_secs);
+    let mut server = axum_server::from_tcp_rustls(
+        listener,
+        axum_server::tls_rustls::RustlsConfig::from_config(tls.config),
+    )?
+    .map(|rustls| rustls.handshake_timeout(handshake).acceptor(limit))
+    .first_request_timeout(header_read)
+    .handle(handle);
+    server
+        .http_builder()
+        .http1()
+        .header_read_timeout(header_read);
+    server
+        .http_builder()
+        .http2()
+        .max_concurrent_streams(Some(64))
+        .max_header_list_size(64 << 10);
+    server.serve(app.into_make_service()).await?;
+    drop(dir);
     Ok(())
 }
 

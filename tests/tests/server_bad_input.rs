@@ -172,6 +172,12 @@ fn every_bad_request_gets_its_4xx_and_leaves_the_store_unchanged() {
             report_case("long collector version", &edited(&a, |v| v["collector_versions"] = json!({"firewall": long})), 422, "invalid_field"),
             report_case("long collector name", &edited(&a, |v| v["collector_versions"] = json!({long.clone(): "1"})), 422, "invalid_field"),
             Case { headers: vec![("x-evidence-signature", good.signature.clone()), ("x-evidence-key-id", sql.into())], ..report_case("SQL in key id header", &good, 401, "unknown_key") },
+            // Numbers the store could not keep: refused, never wrapped to negatives (2^64 - 1
+            // would lock the host out for ever).
+            report_case("sequence 2^63", &edited(&a, |v| v["seq"] = json!(1u64 << 63)), 422, "invalid_field"),
+            report_case("sequence 2^64 - 1", &edited(&a, |v| v["seq"] = json!(u64::MAX)), 422, "invalid_field"),
+            report_case("dropped_reports 2^63", &edited(&a, |v| v["dropped_reports"] = json!(1u64 << 63)), 422, "invalid_field"),
+            report_case("collected long before the host enrolled", &edited(&a, |v| v["collected_at"] = json!("2001-01-01T00:00:00Z")), 422, "collected_before_enrollment"),
         ];
         // Enrollment.
         let enroll_case = |name: &'static str, key: &SigningKey, body: Value, status: u16, code: &'static str| {
@@ -204,6 +210,25 @@ fn every_bad_request_gets_its_4xx_and_leaves_the_store_unchanged() {
             enroll_case("enroll with a missing field", &k, { let mut v = req(&secret, "m-new", "new"); v.as_object_mut().unwrap().remove("identity"); v }, 422, "schema_mismatch"),
             enroll_case("enroll with a public key of the wrong length", &k, { let mut v = req(&secret, "m-new", "new"); v["public_key"] = json!("AAAA"); v }, 422, "invalid_field"),
         ]);
+        // The eight small-order points (one constant signature would verify every report under
+        // them) and a non-canonical encoding: refused before any signature is looked at.
+        let mut p = [0xffu8; 32];
+        p[0] = 0xed;
+        p[31] = 0x7f;
+        let weak: Vec<[u8; 32]> = evidence_protocol::signing::small_order_points().into_iter().chain([p]).collect();
+        assert_eq!(weak.len(), 9);
+        for key in weak {
+            let mut v = req(&secret, "m-weak", "weak");
+            v["public_key"] = json!(evidence_protocol::signing::b64(&key));
+            let bytes = serde_json::to_vec(&v).unwrap();
+            let mut identity_signature = [0u8; 64];
+            identity_signature[0] = 1; // R = the identity point, S = 0
+            cases.push(Case {
+                headers: vec![("x-evidence-signature", evidence_protocol::signing::b64(&identity_signature))],
+                body: bytes,
+                ..enroll_case("enroll with a small-order or non-canonical public key", &k, json!({}), 422, "weak_public_key")
+            });
+        }
         // Revoked host enrolling again (same machine id as host-c would need its machine id: use the API).
         let hosts = server.get("/v1/hosts", Some(&admin)).await.1;
         let c_machine = hosts["hosts"].as_array().unwrap().iter().find(|h| h["host_id"] == c.host_id.as_str()).unwrap()["machine_id"].as_str().unwrap().to_string();
@@ -249,6 +274,8 @@ fn every_bad_request_gets_its_4xx_and_leaves_the_store_unchanged() {
             admin_call("SQL in control path", "GET", "/v1/controls/8.1'%20OR%20'1'='1", Some(&admin), b"", 404, "not_found"),
             admin_call("revoke an unknown host", "POST", "/v1/admin/hosts/'%3B%20DROP%20TABLE%20hosts/revoke", Some(&admin), b"", 404, "not_found"),
             admin_call("snapshot at a bad date", "GET", "/v1/snapshot?at=';DROP", Some(&admin), b"", 400, "bad_time"),
+            admin_call("revoke the last admin token", "DELETE", &format!("/v1/admin/tokens/{}", admin.split('_').nth(1).unwrap()), Some(&admin), b"", 409, "last_admin_token"),
+            admin_call("a re-key secret for an unknown host", "POST", "/v1/admin/enrollment-secrets", Some(&admin), br#"{"host_id":"h_nobody"}"#, 404, "not_found"),
         ]);
         // The wrong-content-type policy case needs another content type.
         for case in cases.iter_mut() {
@@ -279,6 +306,7 @@ fn every_bad_request_gets_its_4xx_and_leaves_the_store_unchanged() {
         assert_eq!(raw.as_ref(), r.bytes.as_slice(), "stored verbatim");
         let log = server.get("/v1/admin/log/verify", Some(&admin)).await.1;
         assert_eq!(log["ok"], true);
-        assert_eq!(log["entries"], 3);
+        // Three reports, and the three hosts' enrollments (key events).
+        assert_eq!(log["entries"], 6);
     });
 }

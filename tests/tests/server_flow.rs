@@ -62,13 +62,14 @@ fn reports_become_evidence_findings_and_status_now_and_in_the_past() {
             prev: None,
             hostname: "host-a".into(),
         };
-        // A full report: receipt verifies, stored at log index 0.
+        // A full report: receipt verifies, stored at log index 1, after the enrollment's key event.
+        let head: Digest = serde_json::from_value(server.get("/v1/admin/log/verify", a_).await.1["head"].clone()).unwrap();
         let r1 = a.next_report(ReportKind::Full { facts: sample_facts("host-a") });
         let (s, body) = server.api.submit(&r1).await.unwrap();
         assert_eq!(s, 200);
         let receipt1 = a.check_receipt(&r1, &body).unwrap();
-        assert_eq!(receipt1.receipt.log_index, 0);
-        assert_eq!(receipt1.receipt.log_chain_hash, evidence_protocol::log_chain_next(&Digest::ZERO, 0, &r1.digest()));
+        assert_eq!(receipt1.receipt.log_index, 1);
+        assert_eq!(receipt1.receipt.log_chain_hash, evidence_protocol::log_chain_next(&head, 1, &r1.digest()));
         // The exact bytes again: the original receipt, nothing stored twice.
         let (s, body) = server.api.submit(&r1).await.unwrap();
         assert_eq!(s, 200);
@@ -152,21 +153,27 @@ fn reports_become_evidence_findings_and_status_now_and_in_the_past() {
         let host = server.get(&format!("/v1/hosts/{}", a.host_id), a_).await.1;
         assert!(host["controls"]["5.16"]["reason"].as_str().unwrap().starts_with("stale"));
 
-        // Key rotation: an old secret is not enough; an admin approves; the old key stops working.
+        // Key rotation: a fleet secret, however fresh, only leaves a pending key; the current key
+        // signs a rotation; an admin approves a pending key; the old key stops working.
         let (_, v) = server.send("POST", "/v1/admin/enrollment-secrets", a_, Some("application/json"), b"{}".to_vec()).await;
         let reusable = v["secret"].as_str().unwrap().to_string();
         let b = SimHost::enroll(&server.api, &reusable, "host-b").await.unwrap();
         let _ = b;
-        let new_key = SigningKey::generate().unwrap();
-        // The secret was created after host-a enrolled: fresh, so the rotation is accepted directly.
-        let rotated = server.api.enroll(&reusable, &new_key, "machine-a", "host-a").await.unwrap();
+        let pending = server.api.enroll(&reusable, &SigningKey::generate().unwrap(), "machine-a", "host-a").await.unwrap_err();
+        assert!(pending.to_string().contains("key_change_needs_approval"), "{pending}");
+        let old_key = a.key.key_id();
+        let old_key_pkcs8 = SigningKey::from_pkcs8(a.key.pkcs8()).unwrap();
+        let (s, body) = a.rotate(&server.api, SigningKey::generate().unwrap()).await.unwrap();
+        assert_eq!(s, 200, "{}", String::from_utf8_lossy(&body));
+        let rotated: evidence_protocol::api::EnrollResponse = serde_json::from_slice(&body).unwrap();
         assert_eq!(rotated.host_id, a.host_id);
         assert_eq!(rotated.last_seq, 3);
+        assert_ne!(rotated.key_id, old_key);
         let old_key_report = a.build_report(ReportKind::Attestation { still_holds: r3.digest() });
-        let signed = old_key_report.sign(&a.key);
+        let signed = old_key_report.sign(&old_key_pkcs8);
         let (s, body) = server.api.submit(&signed).await.unwrap();
         assert_eq!(s, 403, "the retired key is refused: {}", String::from_utf8_lossy(&body));
-        // A second new key with the same (now stale) secret needs approval.
+        // A new key with a fleet secret needs approval.
         let third = SigningKey::generate().unwrap();
         let pending = server.api.enroll(&reusable, &third, "machine-a", "host-a").await.unwrap_err();
         assert!(pending.to_string().contains("key_change_needs_approval"), "{pending}");
@@ -193,13 +200,15 @@ fn reports_become_evidence_findings_and_status_now_and_in_the_past() {
         assert_eq!(server.get("/v1/hosts", Some(&reader)).await.0, 200);
         let metrics = server.api.http.get(format!("{}/metrics", server.base)).bearer_auth(&reader).send().await.unwrap().text().await.unwrap();
         assert!(metrics.contains("evidence_reports_accepted_total 4"), "{metrics}");
+        assert!(metrics.contains("evidence_keys_pending 1"), "one fleet-secret attempt still pending: {metrics}");
         assert!(metrics.contains("evidence_reports_duplicate_total 1"));
         assert!(metrics.contains("evidence_reports_refused_total{reason=\"key_not_active\"} 1"));
         let openapi = server.get("/v1/openapi.json", None).await.1;
         assert_eq!(openapi["openapi"], "3.1.0");
         assert!(openapi["paths"]["/v1/snapshot"]["get"].is_object());
         let log = server.get("/v1/admin/log/verify", a_).await.1;
-        assert_eq!((log["ok"].as_bool(), log["entries"].as_u64()), (Some(true), Some(4)));
+        // 4 reports and 4 key events (host-a and host-b enrolled, a rotation, an approval).
+        assert_eq!((log["ok"].as_bool(), log["entries"].as_u64()), (Some(true), Some(8)));
     });
 }
 

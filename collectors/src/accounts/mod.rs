@@ -29,7 +29,7 @@ use evidence_protocol::facts::accounts::{
 use evidence_protocol::facts::AccountsFacts;
 use evidence_protocol::Observation;
 
-use crate::{Host, ReadError};
+use crate::{caps, Host, ReadError};
 
 /// A line of an account file that could not be parsed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -89,7 +89,7 @@ pub fn collect_at(host: &Host, observed_at: i64) -> Observation<AccountsFacts> {
 
 /// Reads a text file and parses it; any failure is an error naming the file.
 fn parsed<T>(host: &Host, path: &str, parse: fn(&str) -> Result<T, ParseError>) -> Observation<T> {
-    match host.read_to_string(path) {
+    match host.read_to_string(path, caps::CONFIG) {
         Ok(text) => parse(&text).map_err(|e| format!("{path}: {e}")).into(),
         Err(err) => Observation::error(read_reason(&err)),
     }
@@ -106,7 +106,7 @@ fn read_reason(err: &ReadError) -> String {
 
 /// A missing `login.defs` reads as one with no settings, as shadow-utils treats it.
 fn read_login_defs(host: &Host) -> Observation<LoginDefs> {
-    match host.read_to_string(LOGIN_DEFS) {
+    match host.read_to_string(LOGIN_DEFS, caps::CONFIG) {
         Err(err) if err.is_not_found() => Observation::Observed(LoginDefs::default()),
         _ => parsed(host, LOGIN_DEFS, login_defs::parse),
     }
@@ -114,7 +114,7 @@ fn read_login_defs(host: &Host) -> Observation<LoginDefs> {
 
 fn read_sudoers(host: &Host) -> Observation<Sudoers> {
     let mut read_file = |path: &str| {
-        host.read_to_string(path)
+        host.read_to_string(path, caps::CONFIG)
             .map_err(|e| (read_reason(&e), e.is_not_found()))
     };
     let mut list_dir = |path: &str| {
@@ -125,7 +125,7 @@ fn read_sudoers(host: &Host) -> Observation<Sudoers> {
         read_file: &mut read_file,
         list_dir: &mut list_dir,
     };
-    match host.read(SUDOERS) {
+    match host.read(SUDOERS, caps::CONFIG) {
         Err(err) if err.is_not_found() => {
             Observation::not_applicable("sudo is not installed (no /etc/sudoers)")
         }
@@ -147,7 +147,7 @@ fn read_pwquality(host: &Host) -> Observation<PwQuality> {
     }
     let mut quality = PwQuality::default();
     for file in files {
-        match host.read_to_string(&file) {
+        match host.read_to_string(&file, caps::CONFIG) {
             Ok(text) => {
                 if let Err(err) = pwquality::parse_into(&text, &mut quality.settings) {
                     return Observation::error(format!("{file}: {err}"));
@@ -190,7 +190,7 @@ fn read_last_logins(
         Ok(None) => {}
         Err(reason) => return Observation::error(reason),
     }
-    match host.read(WTMP) {
+    match host.read(WTMP, caps::WTMP) {
         Ok(bytes) => {
             found_any = true;
             match wtmp::last_logins(&bytes) {
@@ -218,12 +218,12 @@ fn read_lastlog(
 ) -> Result<Option<BTreeMap<u32, LastLogin>>, String> {
     let path = host.path(LASTLOG);
     let shown = path.display();
-    let mut file = match std::fs::File::open(&path) {
-        Ok(file) => file,
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(err) => return Err(format!("{shown}: {err}")),
+    // Only a regular file: a FIFO would hang the open, a device is not a lastlog.
+    let (mut file, len) = match host.open_records(LASTLOG) {
+        Ok(opened) => opened,
+        Err(err) if err.is_not_found() => return Ok(None),
+        Err(err) => return Err(read_reason(&err)),
     };
-    let len = file.metadata().map_err(|e| format!("{shown}: {e}"))?.len();
     let mut by_uid = BTreeMap::new();
     for entry in passwd {
         let offset = u64::from(entry.uid) * lastlog::RECORD_SIZE as u64;
@@ -255,7 +255,7 @@ fn read_authorized_keys(host: &Host, passwd: &[PasswdEntry]) -> Vec<AuthorizedKe
         }
         for name in ["authorized_keys", "authorized_keys2"] {
             let path = format!("{}/.ssh/{name}", entry.home.trim_end_matches('/'));
-            let keys = match host.read_to_string(&path) {
+            let keys = match host.read_to_string(&path, caps::CONFIG) {
                 Ok(text) => Observation::Observed(authorized_keys::parse(&text)),
                 Err(err) if err.is_not_found() => continue,
                 Err(err) => Observation::error(read_reason(&err)),

@@ -173,3 +173,136 @@ fn copy_tree(from: &Path, to: &Path) {
         }
     }
 }
+
+/// The clean fixture copied into a scratch tree, with `file` (relative) removed for the
+/// test to replace.
+fn clean_tree_without(file: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    copy_tree(&fixture("clean"), dir.path());
+    let path = dir.path().join(file);
+    if path.exists() {
+        std::fs::remove_file(&path).unwrap();
+    }
+    dir
+}
+
+fn error_reason<T: std::fmt::Debug>(observation: &Observation<T>) -> &str {
+    match observation {
+        Observation::Error { reason } => reason,
+        other => panic!("expected an error, got {other:?}"),
+    }
+}
+
+/// Runs a tool that makes a special file; false (and a loud skip) when it fails.
+fn made(program: &str, args: &[&std::ffi::OsStr]) -> bool {
+    let ok = std::process::Command::new(program)
+        .args(args)
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must run {program} (as root)"
+        );
+        eprintln!("\n*** SKIPPED: {program} failed (mknod needs root) ***\n");
+    }
+    ok
+}
+
+#[test]
+fn a_shadow_file_over_its_cap_is_an_error_naming_it_and_its_size() {
+    let dir = clean_tree_without("etc/shadow");
+    let shadow = std::fs::File::create(dir.path().join("etc/shadow")).unwrap();
+    shadow.set_len(1 << 30).unwrap();
+    let facts = collect_tree(dir.path());
+    assert_eq!(
+        error_reason(&facts.shadow),
+        format!(
+            "{}: 1073741824 bytes, over its cap of 16777216 bytes",
+            dir.path().join("etc/shadow").display()
+        )
+    );
+    assert!(facts.passwd.observed().is_some());
+    assert!(facts.groups.observed().is_some());
+}
+
+#[test]
+fn a_shadow_link_to_dev_zero_is_an_error_naming_it() {
+    let dir = clean_tree_without("etc/shadow");
+    let dev = dir.path().join("dev");
+    std::fs::create_dir(&dev).unwrap();
+    let zero = dev.join("zero");
+    if !made(
+        "mknod",
+        &[zero.as_os_str(), "c".as_ref(), "1".as_ref(), "5".as_ref()],
+    ) {
+        return;
+    }
+    std::os::unix::fs::symlink("/dev/zero", dir.path().join("etc/shadow")).unwrap();
+    let facts = collect_tree(dir.path());
+    assert_eq!(
+        error_reason(&facts.shadow),
+        format!(
+            "{} -> {}: is a character device, not a regular file",
+            dir.path().join("etc/shadow").display(),
+            zero.display()
+        )
+    );
+}
+
+#[test]
+fn a_fifo_as_shadow_is_an_error_naming_it_not_a_hang() {
+    let dir = clean_tree_without("etc/shadow");
+    let shadow = dir.path().join("etc/shadow");
+    if !made("mkfifo", &[shadow.as_os_str()]) {
+        return;
+    }
+    let facts = collect_tree(dir.path());
+    assert_eq!(
+        error_reason(&facts.shadow),
+        format!("{}: is a FIFO, not a regular file", shadow.display())
+    );
+}
+
+#[test]
+fn a_fifo_as_lastlog_is_an_error_naming_it_not_a_hang() {
+    let dir = clean_tree_without("var/log/lastlog");
+    let lastlog = dir.path().join("var/log/lastlog");
+    if !made("mkfifo", &[lastlog.as_os_str()]) {
+        return;
+    }
+    let facts = collect_tree(dir.path());
+    assert_eq!(
+        error_reason(&facts.last_logins),
+        format!("{}: is a FIFO, not a regular file", lastlog.display())
+    );
+}
+
+#[test]
+fn a_sparse_lastlog_of_a_high_uid_is_read_by_seeking_not_refused() {
+    let dir = clean_tree_without("var/log/lastlog");
+    // Records up to uid 2^32 - 2 (nobody on some systems): ~1.2 TiB apparent, nothing stored.
+    let lastlog = std::fs::File::create(dir.path().join("var/log/lastlog")).unwrap();
+    lastlog.set_len(u64::from(u32::MAX) * 292).unwrap();
+    let facts = collect_tree(dir.path());
+    assert!(
+        facts.last_logins.observed().is_some(),
+        "{:?}",
+        facts.last_logins
+    );
+}
+
+#[test]
+fn a_wtmp_over_its_cap_is_an_error_naming_it_and_its_size() {
+    let dir = clean_tree_without("var/log/wtmp");
+    let wtmp = std::fs::File::create(dir.path().join("var/log/wtmp")).unwrap();
+    wtmp.set_len(1 << 30).unwrap();
+    let facts = collect_tree(dir.path());
+    assert_eq!(
+        error_reason(&facts.last_logins),
+        format!(
+            "{}: 1073741824 bytes, over its cap of 67108864 bytes",
+            dir.path().join("var/log/wtmp").display()
+        )
+    );
+}

@@ -14,7 +14,7 @@ use evidence_protocol::facts::disk_encryption::{
 };
 
 use super::luks_header;
-use crate::{Host, ReadError};
+use crate::{caps, Host, ReadError};
 
 const SYS_BLOCK: &str = "/sys/class/block";
 
@@ -63,10 +63,10 @@ fn read_one(
     let dir = format!("{SYS_BLOCK}/{name}");
     let exists = |rel: &str| host.path(&format!("{dir}/{rel}")).exists();
     let major_minor = host
-        .read_to_string(&format!("{dir}/dev"))?
+        .read_to_string(&format!("{dir}/dev"), caps::KERNEL_TEXT)?
         .trim()
         .to_string();
-    let size_text = host.read_to_string(&format!("{dir}/size"))?;
+    let size_text = host.read_to_string(&format!("{dir}/size"), caps::KERNEL_TEXT)?;
     let sectors: u64 = size_text.trim().parse().map_err(|_| ReadError::Io {
         path: host.path(&format!("{dir}/size")).display().to_string(),
         message: format!("not a sector count: {:?}", size_text.trim()),
@@ -152,7 +152,7 @@ fn optional_dir(host: &Host, path: &str) -> Result<Vec<String>, ReadError> {
 
 /// A one-line sysfs attribute, trimmed, or `None` when it does not exist or reads `none`.
 fn optional_text(host: &Host, path: &str) -> Result<Option<String>, ReadError> {
-    match host.read_to_string(path) {
+    match host.read_to_string(path, caps::KERNEL_TEXT) {
         Ok(text) => {
             let text = text.trim();
             Ok((!text.is_empty() && text != "none").then(|| text.to_string()))

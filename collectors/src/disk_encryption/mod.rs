@@ -31,7 +31,7 @@ use evidence_protocol::facts::disk_encryption::{
 use evidence_protocol::facts::DiskEncryptionFacts as Facts;
 use evidence_protocol::Observation;
 
-use crate::Host;
+use crate::{caps, Host};
 use mounts::{MountEntry, SwapEntry};
 
 /// Observes the host's disk encryption.
@@ -61,11 +61,11 @@ pub fn collect_as_live(host: &Host) -> DiskEncryptionFacts {
         .unwrap_or_default();
     let devices = block_devices::read_all(host, &names).map_err(|e| e.to_string());
     let mountinfo = host
-        .read_to_string("/proc/self/mountinfo")
+        .read_to_string("/proc/self/mountinfo", caps::KERNEL_TEXT)
         .map_err(|e| e.to_string())
         .and_then(|text| mounts::parse_mountinfo(&text).map_err(|e| e.to_string()));
     let swaps = host
-        .read_to_string("/proc/swaps")
+        .read_to_string("/proc/swaps", caps::KERNEL_TEXT)
         .map_err(|e| e.to_string())
         .and_then(|text| mounts::parse_swaps(&text).map_err(|e| e.to_string()));
 
@@ -243,7 +243,7 @@ fn read_config(
     Observation<Vec<CrypttabEntry>>,
     Observation<Vec<evidence_protocol::facts::disk_encryption::FstabEntry>>,
 ) {
-    let read = |path: &str| match host.read_to_string(path) {
+    let read = |path: &str| match host.read_to_string(path, caps::CONFIG) {
         Err(e) if e.is_not_found() => Ok(String::new()),
         other => other.map_err(|e| e.to_string()),
     };

@@ -24,7 +24,7 @@ use evidence_protocol::facts::firewall::{InboundFacts, RulesetSource};
 use evidence_protocol::facts::FirewallFacts;
 use evidence_protocol::Observation;
 
-use crate::{Host, RunError};
+use crate::{caps, Host, RunError};
 use model::{Family, Ruleset};
 
 /// Observes the host's firewall.
@@ -110,7 +110,10 @@ pub fn live_inbound(host: &Host) -> Result<InboundFacts, String> {
 
 /// True only when the kernel positively says IPv6 is off; unknown counts as on.
 fn ipv6_disabled(host: &Host) -> bool {
-    let flag = |path: &str| host.read_to_string(path).map(|t| t.trim() == "1");
+    let flag = |path: &str| {
+        host.read_to_string(path, caps::KERNEL_TEXT)
+            .map(|t| t.trim() == "1")
+    };
     match (
         flag("/proc/sys/net/ipv6/conf/all/disable_ipv6"),
         flag("/proc/sys/net/ipv6/conf/default/disable_ipv6"),

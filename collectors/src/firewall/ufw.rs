@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use evidence_protocol::facts::firewall::UfwConfig;
 use evidence_protocol::Observation;
 
-use crate::Host;
+use crate::{caps, Host};
 
 pub const UFW_CONF: &str = "/etc/ufw/ufw.conf";
 pub const UFW_DEFAULTS: &str = "/etc/default/ufw";
@@ -58,7 +58,7 @@ pub fn parse_assignments(text: &str) -> BTreeMap<String, String> {
 
 /// The file's text, `None` when absent, an error reason when unreadable.
 pub(crate) fn read_optional(host: &Host, path: &str) -> Result<Option<String>, String> {
-    match host.read_to_string(path) {
+    match host.read_to_string(path, caps::CONFIG) {
         Ok(text) => Ok(Some(text)),
         Err(err) if err.is_not_found() => Ok(None),
         Err(err) => Err(err.to_string()),

@@ -11,6 +11,10 @@ use std::io::{Read, Write};
 
 use super::control;
 
+/// The longest stanza accepted: bookworm main's longest (librust-winapi-dev) is 76,338 bytes, so
+/// 1 MiB is ~13x; without it, a file with no blank line would be buffered whole.
+pub const MAX_STANZA_BYTES: usize = 1 << 20;
+
 /// One `Packages` file in the lists directory.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct IndexFile {
@@ -39,10 +43,15 @@ pub enum IndexError {
     Unsupported(String),
     #[error("decompressing: {0} (corrupt or truncated file?)")]
     Decode(String),
+    /// Over the cap on its size, on disk or decompressed (a decompression bomb).
+    #[error("{0}")]
+    TooLarge(String),
     #[error("contains a NUL byte (binary or corrupt file)")]
     Binary,
     #[error("does not end with a newline (truncated file?)")]
     Truncated,
+    #[error("stanza {stanza}: longer than {MAX_STANZA_BYTES} bytes (corrupt file?)")]
+    StanzaTooLong { stanza: u64 },
     #[error("stanza {stanza}: no Package field (corrupt file?)")]
     NoPackage { stanza: u64 },
     #[error("stanza {stanza} ({name}): {message}")]
@@ -118,30 +127,36 @@ pub fn index_files(names: &[String]) -> Vec<IndexFile> {
 }
 
 /// Decodes `reader` per `compression` and keeps the stanzas whose package name `wanted`
-/// accepts. Returns the kept entries and the number of stanzas seen.
+/// accepts; more than `limit` decoded bytes is an error, so a small file that decompresses to
+/// gigabytes is refused once past `limit`. Returns the kept entries and the number of stanzas seen.
 pub fn scan<R: Read>(
     reader: R,
     compression: Compression,
     wanted: &dyn Fn(&str) -> bool,
+    limit: u64,
 ) -> Result<(Vec<IndexEntry>, u64), IndexError> {
-    let mut sink = Scanner::new(wanted);
-    let result =
-        match compression {
-            Compression::Plain => pump(reader, &mut sink).map_err(|e| e.to_string()),
-            Compression::Gzip => pump(flate2::read::MultiGzDecoder::new(reader), &mut sink)
-                .map_err(|e| e.to_string()),
-            Compression::Lz4 => pump(lz4_flex::frame::FrameDecoder::new(reader), &mut sink)
-                .map_err(|e| e.to_string()),
-            Compression::Xz => {
-                let mut input = std::io::BufReader::new(reader);
-                lzma_rs::xz_decompress(&mut input, &mut sink).map_err(|e| e.to_string())
-            }
-        };
+    let mut sink = Scanner::new(wanted, limit);
+    let result = match compression {
+        Compression::Plain => pump(reader, &mut sink),
+        Compression::Gzip => pump(flate2::read::MultiGzDecoder::new(reader), &mut sink),
+        Compression::Lz4 => pump(lz4_flex::frame::FrameDecoder::new(reader), &mut sink),
+        Compression::Xz => {
+            let mut input = std::io::BufReader::new(reader);
+            lzma_rs::xz_decompress(&mut input, &mut sink).map_err(|e| match e {
+                lzma_rs::error::Error::IoError(io) => io,
+                other => std::io::Error::other(other.to_string()),
+            })
+        }
+    };
     // An error raised by the scanner inside a decoder is the scanner's, not the decoder's.
     if let Some(err) = sink.error.take() {
         return Err(err);
     }
-    result.map_err(IndexError::Decode)?;
+    result.map_err(|e| match e.kind() {
+        // The capped file read past its cap: the file is over it, not corrupt.
+        std::io::ErrorKind::FileTooLarge => IndexError::TooLarge(e.to_string()),
+        _ => IndexError::Decode(e.to_string()),
+    })?;
     sink.finish()
 }
 
@@ -166,10 +181,13 @@ struct Scanner<'w> {
     kept: Vec<IndexEntry>,
     error: Option<IndexError>,
     blank: memchr::memmem::Finder<'static>,
+    /// Decoded bytes written so far, and the most allowed.
+    written: u64,
+    limit: u64,
 }
 
 impl<'w> Scanner<'w> {
-    fn new(wanted: &'w dyn Fn(&str) -> bool) -> Self {
+    fn new(wanted: &'w dyn Fn(&str) -> bool, limit: u64) -> Self {
         Self {
             wanted,
             carry: Vec::with_capacity(512 * 1024),
@@ -177,6 +195,8 @@ impl<'w> Scanner<'w> {
             kept: Vec::new(),
             error: None,
             blank: memchr::memmem::Finder::new(b"\n\n"),
+            written: 0,
+            limit,
         }
     }
 
@@ -267,6 +287,14 @@ impl Write for Scanner<'_> {
         if self.error.is_some() {
             return Err(std::io::Error::other("index scan failed"));
         }
+        self.written += data.len() as u64;
+        if self.written > self.limit {
+            self.error = Some(IndexError::TooLarge(format!(
+                "decompresses to more than {} bytes, over its cap (a decompression bomb?)",
+                self.limit
+            )));
+            return Err(std::io::Error::other("index over its cap"));
+        }
         if memchr::memchr(0, data).is_some() {
             self.error = Some(IndexError::Binary);
             return Err(std::io::Error::other("NUL byte in index"));
@@ -274,6 +302,12 @@ impl Write for Scanner<'_> {
         self.carry.extend_from_slice(data);
         if let Err(err) = self.drain_complete() {
             self.error = Some(err);
+            return Err(std::io::Error::other("index scan failed"));
+        }
+        if self.carry.len() > MAX_STANZA_BYTES {
+            self.error = Some(IndexError::StanzaTooLong {
+                stanza: self.stanzas + 1,
+            });
             return Err(std::io::Error::other("index scan failed"));
         }
         Ok(data.len())
@@ -293,7 +327,7 @@ mod tests {
 
     #[test]
     fn only_wanted_stanzas_are_kept() {
-        let (kept, seen) = scan(STANZAS, Compression::Plain, &|n| n == "b").unwrap();
+        let (kept, seen) = scan(STANZAS, Compression::Plain, &|n| n == "b", u64::MAX).unwrap();
         assert_eq!(seen, 2);
         assert_eq!(
             kept,
@@ -308,18 +342,68 @@ mod tests {
     #[test]
     fn a_stanza_without_package_or_a_cut_file_is_an_error() {
         assert!(matches!(
-            scan(&b"Version: 1\n\n"[..], Compression::Plain, &|_| true),
+            scan(
+                &b"Version: 1\n\n"[..],
+                Compression::Plain,
+                &|_| true,
+                u64::MAX
+            ),
             Err(IndexError::NoPackage { .. })
         ));
         let cut = &STANZAS[..STANZAS.len() - 9];
         assert!(matches!(
-            scan(cut, Compression::Plain, &|_| false),
+            scan(cut, Compression::Plain, &|_| false, u64::MAX),
             Err(IndexError::Truncated)
         ));
         assert!(matches!(
-            scan(&b"Package: a\n\0\n"[..], Compression::Plain, &|_| false),
+            scan(
+                &b"Package: a\n\0\n"[..],
+                Compression::Plain,
+                &|_| false,
+                u64::MAX
+            ),
             Err(IndexError::Binary)
         ));
+    }
+
+    /// `member` gzip-compressed once and repeated `times`: a member is a whole gzip file, so
+    /// the result decodes (as `MultiGzDecoder` reads it) to `member` `times` over.
+    fn gzip_repeated(member: &[u8], times: usize) -> Vec<u8> {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        gz.write_all(member).unwrap();
+        gz.finish().unwrap().repeat(times)
+    }
+
+    #[test]
+    fn a_gzip_bomb_is_refused_once_decompressed_past_the_cap() {
+        // 64 MiB of blank lines (a valid, empty index) from ~66 KiB of gzip (deflate tops out
+        // near 1:1000).
+        let bomb = gzip_repeated(&[b'\n'; 1 << 20], 64);
+        assert!(bomb.len() < 128 << 10, "{} bytes", bomb.len());
+        let (_, seen) = scan(&bomb[..], Compression::Gzip, &|_| true, 64 << 20).unwrap();
+        assert_eq!(seen, 0, "under the cap it is an empty index");
+        match scan(&bomb[..], Compression::Gzip, &|_| true, 8 << 20) {
+            Err(err @ IndexError::TooLarge(_)) => assert_eq!(
+                err.to_string(),
+                "decompresses to more than 8388608 bytes, over its cap (a decompression bomb?)"
+            ),
+            other => panic!("bomb accepted: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_stanza_that_never_ends_is_refused_past_the_stanza_cap() {
+        let mut data = b"Package: a\nVersion: 1\nArchitecture: all\n\nPackage: b\n".to_vec();
+        data.extend(b"Description: x\n".repeat(MAX_STANZA_BYTES / 8));
+        match scan(&data[..], Compression::Plain, &|_| true, u64::MAX) {
+            Err(err @ IndexError::StanzaTooLong { stanza: 2 }) => {
+                assert_eq!(
+                    err.to_string(),
+                    "stanza 2: longer than 1048576 bytes (corrupt file?)"
+                )
+            }
+            other => panic!("endless stanza accepted: {other:?}"),
+        }
     }
 
     #[test]
@@ -352,11 +436,11 @@ mod tests {
         #[test]
         fn never_panics_on_arbitrary_bytes(data in any::<Vec<u8>>()) {
             for c in [Compression::Plain, Compression::Gzip, Compression::Xz, Compression::Lz4] {
-                let _ = scan(&data[..], c, &|_| true);
+                let _ = scan(&data[..], c, &|_| true, u64::MAX);
             }
             let mut prefixed = b"Package: x\n".to_vec();
             prefixed.extend_from_slice(&data);
-            let _ = scan(&prefixed[..], Compression::Plain, &|_| true);
+            let _ = scan(&prefixed[..], Compression::Plain, &|_| true, u64::MAX);
         }
     }
 }

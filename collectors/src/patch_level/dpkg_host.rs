@@ -16,7 +16,7 @@ use super::apt_release::{self, Release};
 use super::apt_sources::{self, Source};
 use super::dpkg_status::DpkgStatus;
 use super::{deb_version, kernel, newest_mtime, unattended};
-use crate::Host;
+use crate::{caps, Host};
 
 pub const STATUS: &str = "/var/lib/dpkg/status";
 pub const LISTS: &str = "/var/lib/apt/lists";
@@ -33,7 +33,7 @@ pub fn read_apt_conf(host: &Host) -> AptConf {
         .collect();
     paths.push("/etc/apt/apt.conf".to_string());
     for path in paths {
-        if let Ok(bytes) = host.read(&path) {
+        if let Ok(bytes) = host.read(&path, caps::CONFIG) {
             apt_conf::parse_into(&String::from_utf8_lossy(&bytes), &mut conf);
         }
     }
@@ -55,7 +55,7 @@ fn read_pins(host: &Host) -> Result<Vec<apt_policy::Pin>, String> {
     }
     let mut pins = Vec::new();
     for path in paths {
-        match host.read(&path) {
+        match host.read(&path, caps::CONFIG) {
             Ok(bytes) => pins.extend(
                 apt_policy::parse_preferences(&bytes)
                     .map_err(|e| format!("{}: {e}", host.path(&path).display()))?,
@@ -86,7 +86,7 @@ fn read_sources(host: &Host) -> Result<Vec<Source>, String> {
     }
     let mut sources = Vec::new();
     for path in files {
-        let bytes = match host.read(&path) {
+        let bytes = match host.read(&path, caps::CONFIG) {
             Ok(bytes) => bytes,
             Err(e) if e.is_not_found() => continue,
             Err(e) => return Err(e.to_string()),
@@ -151,7 +151,9 @@ pub fn pending(host: &Host, status: &DpkgStatus, conf: &AptConf) -> Result<Pendi
                 Some(r) => r.clone(),
                 None => {
                     let rpath = format!("{LISTS}/{name}");
-                    let bytes = host.read(&rpath).map_err(|e| e.to_string())?;
+                    let bytes = host
+                        .read(&rpath, caps::APT_RELEASE)
+                        .map_err(|e| e.to_string())?;
                     let r = apt_release::parse(&bytes)
                         .map_err(|e| format!("{}: {e}", host.path(&rpath).display()))?;
                     releases.insert(name.clone(), r.clone());
@@ -161,9 +163,11 @@ pub fn pending(host: &Host, status: &DpkgStatus, conf: &AptConf) -> Result<Pendi
             None => None,
         };
         let compression = Compression::of(&index.file_name).map_err(|e| context(&e))?;
-        let file = std::fs::File::open(&full).map_err(|e| context(&e))?;
-        let (entries, _stanzas) =
-            apt_indexes::scan(file, compression, &wanted).map_err(|e| context(&e))?;
+        let file = host
+            .open_capped(&path, caps::APT_INDEX)
+            .map_err(|e| e.to_string())?;
+        let (entries, _stanzas) = apt_indexes::scan(file, compression, &wanted, caps::APT_INDEX)
+            .map_err(|e| context(&e))?;
         let arch = index
             .file_name
             .split("_binary-")
@@ -275,7 +279,7 @@ pub fn kernel(host: &Host, status: &DpkgStatus) -> Observation<KernelFacts> {
     if let Some(reason) = host.not_live_reason() {
         return Observation::not_applicable(reason);
     }
-    let running = match host.read_to_string("/proc/sys/kernel/osrelease") {
+    let running = match host.read_to_string("/proc/sys/kernel/osrelease", caps::KERNEL_TEXT) {
         Ok(text) => text.trim().to_string(),
         Err(e) => return Observation::error(format!("running kernel: {e}")),
     };
@@ -302,8 +306,8 @@ pub fn reboot(host: &Host) -> Observation<RebootFacts> {
     if let Some(reason) = host.not_live_reason() {
         return Observation::not_applicable(reason);
     }
-    match host.read("/run/reboot-required") {
-        Ok(_) => match host.read_to_string("/run/reboot-required.pkgs") {
+    match host.read("/run/reboot-required", caps::CONFIG) {
+        Ok(_) => match host.read_to_string("/run/reboot-required.pkgs", caps::CONFIG) {
             Ok(text) => Observation::Observed(kernel::parse_reboot_packages(&text)),
             Err(e) if e.is_not_found() => Observation::Observed(RebootFacts {
                 required: true,

@@ -27,12 +27,12 @@ use evidence_protocol::facts::patch_level::{IndexRefresh, OsRelease, PackageMana
 use evidence_protocol::facts::PatchLevelFacts;
 use evidence_protocol::Observation;
 
-use crate::Host;
+use crate::{caps, Host};
 
 /// Observes the host's `patch_level` state.
 pub fn collect(host: &Host) -> Observation<PatchLevelFacts> {
     let os_release = read_os_release(host);
-    match host.read(dpkg_host::STATUS) {
+    match host.read(dpkg_host::STATUS, caps::DPKG_STATUS) {
         Ok(bytes) => collect_dpkg(host, os_release, &bytes),
         Err(e) if e.is_not_found() => {
             // An rpm database, or the rpm tool itself.
@@ -96,7 +96,7 @@ fn collect_rpm(host: &Host, os_release: Observation<OsRelease>) -> Observation<P
 fn read_os_release(host: &Host) -> Observation<OsRelease> {
     let mut last_error = None;
     for path in ["/etc/os-release", "/usr/lib/os-release"] {
-        match host.read_to_string(path) {
+        match host.read_to_string(path, caps::CONFIG) {
             Ok(text) => {
                 return os_release::parse(&text).map_or_else(
                     || Observation::error(format!("{}: no ID line", host.path(path).display())),

@@ -10,7 +10,7 @@ use evidence_protocol::Observation;
 
 use super::rpm::{self, RpmPackage};
 use super::{kernel, newest_mtime, unattended};
-use crate::Host;
+use crate::{caps, Host};
 
 /// `rpm -qa` with the query format the parser reads.
 pub const QA_FORMAT: &str = "%{NAME}\\t%{EPOCHNUM}:%{VERSION}-%{RELEASE}\\t%{ARCH}\\n";
@@ -97,7 +97,7 @@ pub fn kernel(host: &Host, packages: &[RpmPackage]) -> Observation<KernelFacts> 
     if let Some(reason) = host.not_live_reason() {
         return Observation::not_applicable(reason);
     }
-    let running = match host.read_to_string("/proc/sys/kernel/osrelease") {
+    let running = match host.read_to_string("/proc/sys/kernel/osrelease", caps::KERNEL_TEXT) {
         Ok(text) => text.trim().to_string(),
         Err(e) => return Observation::error(format!("running kernel: {e}")),
     };
@@ -150,7 +150,7 @@ pub fn index_refresh(host: &Host) -> Observation<IndexRefresh> {
 pub fn automatic_updates(host: &Host, packages: &[RpmPackage]) -> AutomaticUpdates {
     let installed = packages.iter().any(|p| p.name == "dnf-automatic");
     let apply = host
-        .read_to_string("/etc/dnf/automatic.conf")
+        .read_to_string("/etc/dnf/automatic.conf", caps::CONFIG)
         .ok()
         .and_then(|t| unattended::dnf_apply_updates(&t));
     let wants = "/etc/systemd/system/timers.target.wants";

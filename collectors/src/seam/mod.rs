@@ -11,8 +11,29 @@ pub use runner::{
     CommandOutput, CommandRunner, RecordedRunner, RunError, SystemRunner, DEFAULT_COMMAND_TIMEOUT,
 };
 
-/// Files larger than this are refused rather than read into memory.
-pub const MAX_FILE_BYTES: u64 = 256 * 1024 * 1024;
+/// Caps on the bytes one read of a host file may return, one per kind of file; a file over its
+/// cap is refused with [`ReadError::TooLarge`] (naming it and its size), never read whole. Sizes
+/// quoted were measured on a Debian bookworm amd64 machine on 2026-12-01.
+pub mod caps {
+    /// Account and configuration files (passwd, shadow, group, sudoers, login.defs, pwquality,
+    /// authorized_keys, crypttab, fstab, ufw, firewalld, apt sources/preferences/conf,
+    /// os-release): real ones are a few KiB, so 16 MiB is generous.
+    pub const CONFIG: u64 = 16 << 20;
+    /// Kernel text files in /proc and /sys (mountinfo, swaps, osrelease, dmi ids): mountinfo is
+    /// the largest at ~150 bytes a mount, so 16 MiB is over 100,000 mounts.
+    pub const KERNEL_TEXT: u64 = 16 << 20;
+    /// dpkg's status file: 684,751 bytes for 754 packages here (~900 bytes a package); 64 MiB
+    /// holds every one of bookworm main's 63,440 packages installed at once (~57 MB).
+    pub const DPKG_STATUS: u64 = 64 << 20;
+    /// apt's `InRelease`/`Release` files: bookworm's InRelease is 151,075 bytes; 16 MiB.
+    pub const APT_RELEASE: u64 = 16 << 20;
+    /// One apt `Packages` index, on disk and decompressed (so a decompression bomb is refused):
+    /// bookworm main amd64, the largest Debian index, is 50,060,337 bytes decompressed; ~5x.
+    pub const APT_INDEX: u64 = 256 << 20;
+    /// `/var/log/wtmp`, 384-byte records rotated monthly: 64 MiB is ~175,000 records (a login
+    /// and a logout each) a month.
+    pub const WTMP: u64 = 64 << 20;
+}
 
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
 pub enum ReadError {
@@ -20,15 +41,79 @@ pub enum ReadError {
     NotFound { path: String },
     #[error("{path}: permission denied")]
     PermissionDenied { path: String },
-    #[error("{path}: larger than {limit} bytes")]
-    TooLarge { path: String, limit: u64 },
+    /// `size` is the file's length when it told (its metadata), `None` when reading found more
+    /// than the length said (a /proc file reports 0; a file may grow while read).
+    #[error("{path}: {}", over_cap(*size, *limit))]
+    TooLarge {
+        path: String,
+        limit: u64,
+        size: Option<u64>,
+    },
+    /// A device, FIFO or socket where a regular file is expected: never opened or read, so a
+    /// link to `/dev/zero` cannot fill memory and a FIFO cannot hang the collector.
+    #[error("{path}: is a {kind}, not a regular file")]
+    NotRegularFile { path: String, kind: &'static str },
     #[error("{path}: {message}")]
     Io { path: String, message: String },
 }
 
+/// "N bytes, over its cap of M bytes" (or "more than M bytes" when the size is unknown).
+fn over_cap(size: Option<u64>, limit: u64) -> String {
+    match size {
+        Some(size) => format!("{size} bytes, over its cap of {limit} bytes"),
+        None => format!("more than {limit} bytes, over its cap"),
+    }
+}
+
+/// What a file type is called in errors; `None` for a regular file.
+fn irregular_kind(file_type: std::fs::FileType) -> Option<&'static str> {
+    use std::os::unix::fs::FileTypeExt;
+    if file_type.is_file() {
+        None
+    } else if file_type.is_dir() {
+        Some("directory")
+    } else if file_type.is_char_device() {
+        Some("character device")
+    } else if file_type.is_block_device() {
+        Some("block device")
+    } else if file_type.is_fifo() {
+        Some("FIFO")
+    } else if file_type.is_socket() {
+        Some("socket")
+    } else {
+        Some("special file")
+    }
+}
+
+/// A regular file opened under the root whose reads fail (with [`std::io::ErrorKind::FileTooLarge`])
+/// once more than its cap has been read: for files decoded as a stream (apt's indexes).
+#[derive(Debug)]
+pub struct CappedFile {
+    inner: std::io::Take<std::fs::File>,
+    limit: u64,
+    seen: u64,
+}
+
+impl Read for CappedFile {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.seen += n as u64;
+        if self.seen > self.limit {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::FileTooLarge,
+                over_cap(None, self.limit),
+            ));
+        }
+        Ok(n)
+    }
+}
+
 impl ReadError {
     fn from_io(path: &Path, err: std::io::Error) -> Self {
-        let path = path.display().to_string();
+        Self::from_io_shown(path.display().to_string(), err)
+    }
+
+    fn from_io_shown(path: String, err: std::io::Error) -> Self {
         match err.kind() {
             std::io::ErrorKind::NotFound => ReadError::NotFound { path },
             std::io::ErrorKind::PermissionDenied => ReadError::PermissionDenied { path },
@@ -148,43 +233,103 @@ impl Host {
         resolve_in_root(&self.root, Path::new(path))
     }
 
-    /// Reads a whole file under the root, refusing files over [`MAX_FILE_BYTES`].
-    pub fn read(&self, path: &str) -> Result<Vec<u8>, ReadError> {
-        self.read_limited(path, MAX_FILE_BYTES)
+    /// How `path`, resolved to `full`, is named in read errors: under a tree, a path reached
+    /// through a symbolic link names the link too (`ROOT/etc/shadow -> ROOT/dev/zero`).
+    fn shown(&self, path: &str, full: &Path) -> String {
+        let asked = self.root.join(path.trim_start_matches('/'));
+        if self.live || asked == full {
+            full.display().to_string()
+        } else {
+            format!("{} -> {}", asked.display(), full.display())
+        }
     }
 
-    /// Reads a whole file under the root, refusing files over `limit` bytes.
-    pub fn read_limited(&self, path: &str, limit: u64) -> Result<Vec<u8>, ReadError> {
+    /// Opens a regular file under the root. The type is checked on the resolved path before
+    /// opening (opening a FIFO would block) and again on the opened handle (the path may have
+    /// been swapped meanwhile). Returns the file, how to name it in errors and its length.
+    fn open_regular(&self, path: &str) -> Result<(std::fs::File, String, u64), ReadError> {
         let full = self.path(path);
+        let shown = self.shown(path, &full);
         // A link left unresolved (a loop, too many hops) would be followed by open() against
         // the machine's own root: refuse it when reading a tree.
         if !self.is_live() && full.is_symlink() {
             return Err(ReadError::Io {
-                path: full.display().to_string(),
+                path: shown,
                 message: "too many levels of symbolic links".to_string(),
             });
         }
-        let file = std::fs::File::open(&full).map_err(|e| ReadError::from_io(&full, e))?;
-        let mut buf = Vec::new();
+        let regular = |meta: &std::fs::Metadata| match irregular_kind(meta.file_type()) {
+            None => Ok(()),
+            Some(kind) => Err(ReadError::NotRegularFile {
+                path: shown.clone(),
+                kind,
+            }),
+        };
+        let io = |e| ReadError::from_io_shown(shown.clone(), e);
+        regular(&std::fs::metadata(&full).map_err(io)?)?;
+        let file = std::fs::File::open(&full).map_err(io)?;
+        let meta = file.metadata().map_err(io)?;
+        regular(&meta)?;
+        Ok((file, shown, meta.len()))
+    }
+
+    /// Reads a whole regular file under the root, refusing it when over `limit` bytes (one of
+    /// [`caps`]): by its length before reading, and by reading at most `limit + 1` bytes, so a
+    /// length that lies (a /proc file, a file growing meanwhile) cannot make it read more.
+    pub fn read(&self, path: &str, limit: u64) -> Result<Vec<u8>, ReadError> {
+        let (file, shown, len) = self.open_regular(path)?;
+        let too_large = |size| ReadError::TooLarge {
+            path: shown.clone(),
+            limit,
+            size,
+        };
+        if len > limit {
+            return Err(too_large(Some(len)));
+        }
+        let mut buf = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
         file.take(limit + 1)
             .read_to_end(&mut buf)
-            .map_err(|e| ReadError::from_io(&full, e))?;
+            .map_err(|e| ReadError::from_io_shown(shown.clone(), e))?;
         if buf.len() as u64 > limit {
-            return Err(ReadError::TooLarge {
-                path: full.display().to_string(),
-                limit,
-            });
+            return Err(too_large(None));
         }
         Ok(buf)
     }
 
-    /// Reads a file as text; invalid UTF-8 is an error, not silently replaced.
-    pub fn read_to_string(&self, path: &str) -> Result<String, ReadError> {
-        let bytes = self.read(path)?;
+    /// Reads a regular file as text (at most `limit` bytes); invalid UTF-8 is an error, not
+    /// silently replaced.
+    pub fn read_to_string(&self, path: &str, limit: u64) -> Result<String, ReadError> {
+        let bytes = self.read(path, limit)?;
         String::from_utf8(bytes).map_err(|_| ReadError::Io {
             path: self.path(path).display().to_string(),
             message: "not valid UTF-8 text".to_string(),
         })
+    }
+
+    /// Opens a regular file to be read as a stream of at most `limit` bytes: refused when its
+    /// length is over `limit`, and reading past `limit` fails (the file grew meanwhile).
+    pub fn open_capped(&self, path: &str, limit: u64) -> Result<CappedFile, ReadError> {
+        let (file, shown, len) = self.open_regular(path)?;
+        if len > limit {
+            return Err(ReadError::TooLarge {
+                path: shown,
+                limit,
+                size: Some(len),
+            });
+        }
+        Ok(CappedFile {
+            inner: file.take(limit + 1),
+            limit,
+            seen: 0,
+        })
+    }
+
+    /// Opens a regular file of fixed-size records that the caller seeks in (lastlog, sparse and
+    /// indexed by uid, so its length is not capped): every read the caller makes must be of
+    /// one record.
+    pub fn open_records(&self, path: &str) -> Result<(std::fs::File, u64), ReadError> {
+        let (file, _, len) = self.open_regular(path)?;
+        Ok((file, len))
     }
 
     /// Lists a directory under the root, sorted by name.

@@ -16,7 +16,7 @@ use super::error::{json_error, ApiErr};
 use crate::auth::{self, Role};
 use crate::policy::OrgPolicy;
 use crate::state::AppState;
-use crate::store::{FindingsUpdate, SecretRecord, TokenRecord};
+use crate::store::{FindingsUpdate, SecretRecord, TokenRecord, TokenRevocation};
 
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, ApiErr> + Send + 'static,
@@ -56,6 +56,9 @@ pub struct NewSecret {
     single_use: bool,
     #[serde(default)]
     note: String,
+    /// Set: the secret re-keys this one host (single use), for a host that lost its key.
+    #[serde(default)]
+    host_id: Option<String>,
 }
 
 pub async fn create_secret(
@@ -63,9 +66,25 @@ pub async fn create_secret(
     headers: HeaderMap,
     body: Body,
 ) -> Result<(StatusCode, Json<Value>), ApiErr> {
-    require(&state, &headers, Role::Admin)?;
+    let caller = require(&state, &headers, Role::Admin)?;
     let req: NewSecret = json_body(&state, &headers, body, "secret request").await?;
     check_note("note", &req.note)?;
+    if let Some(host_id) = &req.host_id {
+        let s = state.clone();
+        let h = host_id.clone();
+        let host = blocking(move || Ok(s.store.host(&h)?)).await?;
+        match host {
+            None => return Err(ApiErr::not_found("no such host")),
+            Some(d) if d.summary.revoked_at.is_some() => {
+                return Err(ApiErr::new(
+                    StatusCode::CONFLICT,
+                    "host_revoked",
+                    "this host was revoked and cannot be re-keyed",
+                ))
+            }
+            Some(_) => {}
+        }
+    }
     let life = req.expires_in_secs.unwrap_or(86_400);
     if life == 0 || life > 366 * 86_400 {
         return Err(ApiErr::unprocessable(
@@ -80,18 +99,28 @@ pub async fn create_secret(
         hash: cred.hash,
         created_at: now,
         expires_at: now + life as i64 * 1_000_000,
-        single_use: req.single_use,
+        // A host's re-key secret is good for one enrollment.
+        single_use: req.single_use || req.host_id.is_some(),
         uses: 0,
         revoked_at: None,
         note: req.note,
+        host_id: req.host_id,
     };
     let s = state.clone();
     let r = rec.clone();
-    blocking(move || Ok(s.store.create_secret(&r)?)).await?;
+    blocking(move || {
+        s.store.create_secret(&r)?;
+        let scope = match &r.host_id {
+            Some(h) => format!("re-keys host {h}"),
+            None => "fleet".into(),
+        };
+        Ok(crate::audit::change(&s, "secret_created", &caller.token_id, &r.id, &scope)?)
+    })
+    .await?;
     Ok((
         StatusCode::CREATED,
         Json(
-            json!({ "id": rec.id, "secret": cred.value, "expires_at": crate::time::fmt(rec.expires_at), "single_use": rec.single_use }),
+            json!({ "id": rec.id, "secret": cred.value, "expires_at": crate::time::fmt(rec.expires_at), "single_use": rec.single_use, "host_id": rec.host_id }),
         ),
     ))
 }
@@ -112,9 +141,17 @@ pub async fn revoke_secret(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiErr> {
-    require(&state, &headers, Role::Admin)?;
+    let caller = require(&state, &headers, Role::Admin)?;
     let s = state.clone();
-    if blocking(move || Ok(s.store.revoke_secret(&id, crate::time::now_us())?)).await? {
+    let found = blocking(move || {
+        let found = s.store.revoke_secret(&id, crate::time::now_us())?;
+        if found {
+            crate::audit::change(&s, "secret_revoked", &caller.token_id, &id, "")?;
+        }
+        Ok(found)
+    })
+    .await?;
+    if found {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiErr::not_found("no such secret"))
@@ -134,7 +171,7 @@ pub async fn create_token(
     headers: HeaderMap,
     body: Body,
 ) -> Result<(StatusCode, Json<Value>), ApiErr> {
-    require(&state, &headers, Role::Admin)?;
+    let caller = require(&state, &headers, Role::Admin)?;
     let req: NewToken = json_body(&state, &headers, body, "token request").await?;
     check_note("name", &req.name)?;
     if Role::parse(&req.role).is_none() {
@@ -156,7 +193,14 @@ pub async fn create_token(
     let r = rec.clone();
     blocking(move || {
         s.store.create_token(&r)?;
-        Ok(s.reload_credentials()?)
+        s.reload_tokens()?;
+        Ok(crate::audit::change(
+            &s,
+            "token_created",
+            &caller.token_id,
+            &r.id,
+            &format!("role {}", r.role),
+        )?)
     })
     .await?;
     Ok((
@@ -181,18 +225,26 @@ pub async fn revoke_token(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiErr> {
-    require(&state, &headers, Role::Admin)?;
+    let caller = require(&state, &headers, Role::Admin)?;
     let s = state.clone();
-    let found = blocking(move || {
-        let found = s.store.revoke_token(&id, crate::time::now_us())?;
-        s.reload_credentials()?;
-        Ok(found)
+    let outcome = blocking(move || {
+        let outcome = s.store.revoke_token(&id, crate::time::now_us())?;
+        s.reload_tokens()?;
+        if outcome == TokenRevocation::Revoked {
+            crate::audit::change(&s, "token_revoked", &caller.token_id, &id, "")?;
+        }
+        Ok(outcome)
     })
     .await?;
-    if found {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(ApiErr::not_found("no such token"))
+    match outcome {
+        TokenRevocation::Revoked => Ok(StatusCode::NO_CONTENT),
+        TokenRevocation::NotFound => Err(ApiErr::not_found("no such token")),
+        TokenRevocation::LastAdmin => Err(ApiErr::new(
+            StatusCode::CONFLICT,
+            "last_admin_token",
+            "this is the last active admin token: create another admin token first (or mint one \
+             with `evidence-server admin-token --data-dir DIR` on the server)",
+        )),
     }
 }
 
@@ -210,7 +262,7 @@ pub async fn put_policy(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<Value>, ApiErr> {
-    require(&state, &headers, Role::Admin)?;
+    let caller = require(&state, &headers, Role::Admin)?;
     let bytes = read_json_body(&state, &headers, body).await?;
     let policy = OrgPolicy::from_json(&bytes).map_err(|e| match e {
         crate::policy::PolicyError::Schema(_) => match serde_json::from_slice::<Value>(&bytes) {
@@ -220,7 +272,20 @@ pub async fn put_policy(
         other => ApiErr::unprocessable("invalid_policy", other.to_string()),
     })?;
     let s = state.clone();
-    let hosts = blocking(move || reevaluate(&s, policy)).await?;
+    let hosts = blocking(move || {
+        let not_applicable = policy
+            .applicability
+            .iter()
+            .filter(|(_, a)| !a.applicable)
+            .map(|(c, _)| c.as_str())
+            .collect::<Vec<_>>()
+            .join(", ");
+        let detail = format!("controls declared not applicable: [{not_applicable}]");
+        let hosts = reevaluate(&s, policy)?;
+        crate::audit::change(&s, "policy_changed", &caller.token_id, "policy", &detail)?;
+        Ok(hosts)
+    })
+    .await?;
     Ok(Json(json!({ "reevaluated_hosts": hosts })))
 }
 
@@ -261,12 +326,15 @@ pub async fn revoke_host(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiErr> {
-    require(&state, &headers, Role::Admin)?;
+    let caller = require(&state, &headers, Role::Admin)?;
     let s = state.clone();
     let id2 = id.clone();
     let found = blocking(move || {
         let found = s.store.revoke_host(&id2, crate::time::now_us())?;
         s.reload_credentials()?;
+        if found {
+            crate::audit::change(&s, "host_revoked", &caller.token_id, &id2, "")?;
+        }
         Ok(found)
     })
     .await?;
@@ -291,14 +359,23 @@ pub async fn approve_key(
     Path(id): Path<String>,
     body: Body,
 ) -> Result<StatusCode, ApiErr> {
-    require(&state, &headers, Role::Admin)?;
+    let caller = require(&state, &headers, Role::Admin)?;
     let req: ApproveKey = json_body(&state, &headers, body, "approval").await?;
     let s = state.clone();
     let found = blocking(move || {
-        let found = s
-            .store
-            .approve_key(&id, &req.key_id, crate::time::now_us())?;
+        let found =
+            s.store
+                .approve_key(&id, &req.key_id, crate::time::now_us(), &caller.token_id)?;
         s.reload_credentials()?;
+        if found {
+            crate::audit::change(
+                &s,
+                "key_approved",
+                &caller.token_id,
+                &id,
+                &format!("key {}", req.key_id),
+            )?;
+        }
         Ok(found)
     })
     .await?;
@@ -322,5 +399,26 @@ pub async fn verify_log(
             Ok((entries, head)) => json!({ "ok": true, "entries": entries, "head": head }),
             Err(b) => json!({ "ok": false, "break": b }),
         },
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditQuery {
+    /// Most records, newest first (default 500, at most 10,000).
+    limit: Option<usize>,
+}
+
+/// The stored audit trail of admin and policy changes, newest first.
+pub async fn audit(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    axum::extract::Query(q): axum::extract::Query<AuditQuery>,
+) -> Result<Json<Value>, ApiErr> {
+    require(&state, &headers, Role::Admin)?;
+    let limit = q.limit.unwrap_or(500).clamp(1, 10_000);
+    let s = state.clone();
+    Ok(Json(
+        json!({ "events": blocking(move || Ok(s.store.audit(limit)?)).await? }),
     ))
 }

@@ -11,7 +11,8 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use evidence_protocol::api::{
-    EnrollRequest, EnrollResponse, CONTENT_TYPE_JSON, KEY_ID_HEADER, SIGNATURE_HEADER,
+    EnrollRequest, EnrollResponse, RotateKeyRequest, CONTENT_TYPE_JSON, KEY_ID_HEADER,
+    NEW_KEY_SIGNATURE_HEADER, SIGNATURE_HEADER,
 };
 use evidence_protocol::signing;
 use evidence_protocol::{Digest, Receipt, Report, ReportKind, SignedReceipt};
@@ -20,17 +21,34 @@ use super::error::{json_error, ApiErr};
 use crate::state::AppState;
 use crate::store::{
     AppendContent, AppendItem, AppendRefusal, EnrollAttempt, EnrollRefusal, KeyRecord,
+    KeyRotation, RotateRefusal,
 };
 
 /// Longest accepted identity / version string.
 const MAX_TEXT: usize = 256;
 
-/// Reads the body up to the configured limit (413 beyond) after checking the content type (415).
+/// A request body read into memory, holding its share of `max_inflight_body_bytes` until it
+/// is dropped.
+pub struct BodyBytes {
+    pub bytes: Bytes,
+    _memory: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl std::ops::Deref for BodyBytes {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.bytes
+    }
+}
+
+/// Reads the body after checking the content type (415): refused at once with 503 when the
+/// bodies being read already hold the memory allowed, 413 beyond the size limit, 408 when it
+/// does not arrive within the body-read timeout.
 pub async fn read_json_body(
     state: &AppState,
     headers: &HeaderMap,
     body: Body,
-) -> Result<Bytes, ApiErr> {
+) -> Result<BodyBytes, ApiErr> {
     let ct = headers
         .get("content-type")
         .and_then(|v| v.to_str().ok())
@@ -62,9 +80,40 @@ pub async fn read_json_body(
         // Far too large: refuse without reading; the client may see the connection close.
         return Err(too_large());
     }
-    read_bounded(body, limit, declared.unwrap_or(0))
+    // Memory for the body: its declared length (up to the limit), or the limit when unknown.
+    let reserve = declared.unwrap_or(limit).clamp(1, limit) as u32;
+    let memory = state
+        .limits
+        .body_bytes
+        .clone()
+        .try_acquire_many_owned(reserve)
+        .map_err(|_| {
+            state.metrics.body_refused();
+            ApiErr::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "server_busy",
+                "the server is reading as many request bodies as it allows: retry shortly",
+            )
+            .retry_after(1)
+        })?;
+    let timeout = std::time::Duration::from_secs(state.config.body_read_timeout_secs);
+    let bytes = tokio::time::timeout(timeout, read_bounded(body, limit, declared.unwrap_or(0)))
         .await
-        .ok_or_else(too_large)
+        .map_err(|_| {
+            ApiErr::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "body_timeout",
+                format!(
+                    "the request body did not arrive within {} s",
+                    timeout.as_secs()
+                ),
+            )
+        })?
+        .ok_or_else(too_large)?;
+    Ok(BodyBytes {
+        bytes,
+        _memory: memory,
+    })
 }
 
 /// A body up to this many times the limit is read and discarded before the 413 is sent, so a
@@ -123,31 +172,73 @@ fn check_text(field: &str, value: &str) -> Result<(), ApiErr> {
     Ok(())
 }
 
+/// Decodes a public key from the wire and refuses weak ones, before anything is verified
+/// with it (a small-order key would make one constant signature valid for every report).
+fn trusted_public_key(field: &str, b64: &str) -> Result<[u8; 32], ApiErr> {
+    let key = signing::decode_public_key(b64)
+        .map_err(|e| ApiErr::unprocessable("invalid_field", format!("{field}: {e}")))?;
+    signing::check_public_key(&key)
+        .map_err(|e| ApiErr::unprocessable("weak_public_key", format!("{field}: {e}")))?;
+    Ok(key)
+}
+
+/// The enrolled key with this id (any state), or 401.
+fn known_key(state: &AppState, key_id: &str) -> Result<KeyRecord, ApiErr> {
+    let key = state.keys.read().expect("keys lock").get(key_id).cloned();
+    key.ok_or_else(|| {
+        ApiErr::new(
+            StatusCode::UNAUTHORIZED,
+            "unknown_key",
+            "no enrolled key has this id: enroll first",
+        )
+    })
+}
+
+/// A key may sign only while its host is not revoked and it is the host's active key.
+fn usable(key: &KeyRecord) -> Result<(), ApiErr> {
+    if key.host_revoked {
+        return Err(ApiErr::new(
+            StatusCode::FORBIDDEN,
+            "host_revoked",
+            "this host was revoked",
+        ));
+    }
+    if key.state != "active" {
+        return Err(ApiErr::new(
+            StatusCode::FORBIDDEN,
+            "key_not_active",
+            format!("key {} is {}", key.key_id, key.state),
+        ));
+    }
+    Ok(())
+}
+
+fn unauthorized_signature(message: &str) -> ApiErr {
+    ApiErr::new(StatusCode::UNAUTHORIZED, "bad_signature", message)
+}
+
 pub async fn enroll(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<EnrollResponse>, ApiErr> {
-    let bytes = read_json_body(&state, &headers, body).await?;
-    let signature = signing::decode_signature(header(&headers, SIGNATURE_HEADER)?)
+    let result = enroll_inner(&state, &headers, body).await;
+    if let Err(e) = &result {
+        crate::audit::security(&state, "enrollment", e.code, "-", &e.message);
+    }
+    result
+}
+
+async fn enroll_inner(
+    state: &Arc<AppState>,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Json<EnrollResponse>, ApiErr> {
+    let bytes = read_json_body(state, headers, body).await?;
+    let signature = signing::decode_signature(header(headers, SIGNATURE_HEADER)?)
         .map_err(|e| ApiErr::bad_request("bad_encoding", format!("{SIGNATURE_HEADER}: {e}")))?;
     let req: EnrollRequest =
         serde_json::from_slice(&bytes).map_err(|e| json_error("enrollment request", &e))?;
-    let public_key = signing::decode_public_key(&req.public_key)
-        .map_err(|e| ApiErr::unprocessable("invalid_field", format!("public_key: {e}")))?;
-    signing::verify(&public_key, &bytes, &signature).map_err(|_| {
-        ApiErr::new(
-            StatusCode::UNAUTHORIZED,
-            "bad_signature",
-            "the signature does not match the request body and public_key",
-        )
-    })?;
-    check_text("identity.machine_id", &req.identity.machine_id)?;
-    check_text("identity.hostname", &req.identity.hostname)?;
-    if let Some(serial) = &req.identity.hardware_serial {
-        check_text("identity.hardware_serial", serial)?;
-    }
-    check_text("agent_version", &req.agent_version)?;
     let bad_secret = || {
         ApiErr::new(
             StatusCode::FORBIDDEN,
@@ -156,8 +247,30 @@ pub async fn enroll(
         )
     };
     let (secret_id, secret_hash) = crate::auth::parse("ens", &req.secret).ok_or_else(bad_secret)?;
+    // Attempts per secret are limited before any work is spent on them.
+    if let Err(wait) = state.limits.enroll.take(&secret_id) {
+        return Err(ApiErr::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!(
+                "too many enrollment attempts with this secret: retry in {} s",
+                wait.as_secs() + 1
+            ),
+        )
+        .retry_after(wait.as_secs() + 1));
+    }
+    let public_key = trusted_public_key("public_key", &req.public_key)?;
+    signing::verify(&public_key, &bytes, &signature).map_err(|_| {
+        unauthorized_signature("the signature does not match the request body and public_key")
+    })?;
+    check_text("identity.machine_id", &req.identity.machine_id)?;
+    check_text("identity.hostname", &req.identity.hostname)?;
+    if let Some(serial) = &req.identity.hardware_serial {
+        check_text("identity.hardware_serial", serial)?;
+    }
+    check_text("agent_version", &req.agent_version)?;
     let attempt = EnrollAttempt {
-        secret_id,
+        secret_id: secret_id.clone(),
         secret_hash,
         key_id: signing::key_id(&public_key),
         public_key,
@@ -179,29 +292,30 @@ pub async fn enroll(
         EnrollRefusal::SecretUsed => forbidden("secret_used", "the single-use enrollment secret was already used"),
         EnrollRefusal::HostRevoked => forbidden("host_revoked", "this host was revoked and cannot enroll"),
         EnrollRefusal::KeyInUse => ApiErr::new(StatusCode::CONFLICT, "key_in_use", "this key is enrolled for another host or was retired"),
-        EnrollRefusal::KeyChangeNeedsApproval { host_id } => forbidden(
-            "key_change_needs_approval",
-            &format!("host {host_id} is enrolled with another key: use a secret created after its enrollment, or ask an admin to approve key {}", attempt.key_id),
+        EnrollRefusal::SecretForAnotherHost => forbidden("secret_for_another_host", "this enrollment secret was created to re-key another host"),
+        EnrollRefusal::TooManyPendingKeys => ApiErr::new(
+            StatusCode::CONFLICT,
+            "too_many_pending_keys",
+            "this host (or this secret) already has as many keys awaiting approval as allowed: an admin must approve or the host must rotate with its current key",
         ),
-    })?;
-    let mut keys = state.keys.write().expect("keys lock");
-    // The store retired the host's previous active key (rotation): so does the cache.
-    for k in keys.values_mut() {
-        if k.host_id == outcome.host_id && k.key_id != outcome.key_id && k.state == "active" {
-            k.state = "retired".into();
+        EnrollRefusal::KeyChangeNeedsApproval { host_id } => {
+            crate::audit::security(state, "key_change", "pending", &secret_id, &format!("host {host_id}: key {} pending approval", attempt.key_id));
+            forbidden(
+                "key_change_needs_approval",
+                &format!("this machine is enrolled with another key; key {} is kept pending and is not trusted until an admin approves it, or enroll with a secret an admin created for this host, or rotate with the current key", attempt.key_id),
+            )
         }
+    })?;
+    if let Some(event) = outcome.event {
+        crate::audit::security(
+            state,
+            "key_change",
+            event.as_str(),
+            &secret_id,
+            &format!("host {}: key {}", outcome.host_id, outcome.key_id),
+        );
     }
-    keys.insert(
-        outcome.key_id.clone(),
-        KeyRecord {
-            key_id: outcome.key_id.clone(),
-            host_id: outcome.host_id.clone(),
-            public_key,
-            state: "active".into(),
-            host_revoked: false,
-        },
-    );
-    drop(keys);
+    state.activate_cached_key(&outcome.host_id, &outcome.key_id, public_key, attempt.now);
     state
         .fleet
         .hosts
@@ -215,15 +329,98 @@ pub async fn enroll(
             findings: Box::new([]),
         });
     state.metrics.enrolled();
-    Ok(Json(EnrollResponse {
-        host_id: outcome.host_id,
-        key_id: outcome.key_id,
-        server_public_key: state.server_key.public_key_b64(),
-        report_interval_secs: state.config.report_interval_secs,
-        stale_after_intervals: state.config.stale_after_intervals,
-        last_seq: outcome.last_seq,
-        last_digest: outcome.last_digest,
-    }))
+    Ok(Json(state.enroll_response(outcome)))
+}
+
+/// `POST /v1/keys/rotate`: the host's current key signs a request naming its new key, and the
+/// new key signs it too (proof of possession). The old key is retired at once.
+pub async fn rotate(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<EnrollResponse>, ApiErr> {
+    let result = rotate_inner(&state, &headers, body).await;
+    if let Err(e) = &result {
+        crate::audit::security(&state, "key_rotation", e.code, "-", &e.message);
+    }
+    result
+}
+
+async fn rotate_inner(
+    state: &Arc<AppState>,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Json<EnrollResponse>, ApiErr> {
+    let bytes = read_json_body(state, headers, body).await?;
+    let key_id = header(headers, KEY_ID_HEADER)?;
+    let signature = signing::decode_signature(header(headers, SIGNATURE_HEADER)?)
+        .map_err(|e| ApiErr::bad_request("bad_encoding", format!("{SIGNATURE_HEADER}: {e}")))?;
+    let new_signature = signing::decode_signature(header(headers, NEW_KEY_SIGNATURE_HEADER)?)
+        .map_err(|e| {
+            ApiErr::bad_request("bad_encoding", format!("{NEW_KEY_SIGNATURE_HEADER}: {e}"))
+        })?;
+    let current = known_key(state, key_id)?;
+    usable(&current)?;
+    signing::verify(&current.public_key, &bytes, &signature).map_err(|_| {
+        unauthorized_signature("the signature does not match the body and the current key")
+    })?;
+    let req: RotateKeyRequest =
+        serde_json::from_slice(&bytes).map_err(|e| json_error("rotation request", &e))?;
+    if req.host_id != current.host_id {
+        return Err(ApiErr::new(
+            StatusCode::FORBIDDEN,
+            "identity_mismatch",
+            "the request names another host than the key that signed it",
+        ));
+    }
+    let new_key = trusted_public_key("new_public_key", &req.new_public_key)?;
+    signing::verify(&new_key, &bytes, &new_signature).map_err(|_| {
+        unauthorized_signature(&format!(
+            "{NEW_KEY_SIGNATURE_HEADER} does not match the body and new_public_key"
+        ))
+    })?;
+    let now = crate::time::now_us();
+    let skew = state.config.max_clock_skew_secs * 1_000_000;
+    if (crate::time::to_us(&req.requested_at) - now).abs() > skew {
+        return Err(ApiErr::unprocessable(
+            "clock_skew",
+            format!(
+                "requested_at is more than {} s from the server's clock",
+                state.config.max_clock_skew_secs
+            ),
+        ));
+    }
+    let new_key_id = signing::key_id(&new_key);
+    let rotation = KeyRotation {
+        host_id: current.host_id.clone(),
+        previous_key_id: current.key_id.clone(),
+        key_id: new_key_id.clone(),
+        public_key: new_key,
+        proof: serde_json::json!({
+            "request": signing::b64(&bytes),
+            "signature_by_previous_key": signing::b64(&signature),
+            "signature_by_new_key": signing::b64(&new_signature),
+        }),
+        now,
+    };
+    let store = state.store.clone();
+    let outcome = tokio::task::spawn_blocking(move || store.rotate_key(&rotation))
+        .await
+        .map_err(ApiErr::internal)??
+        .map_err(|r| match r {
+            RotateRefusal::HostRevoked => ApiErr::new(StatusCode::FORBIDDEN, "host_revoked", "this host was revoked"),
+            RotateRefusal::KeyNotActive => ApiErr::new(StatusCode::FORBIDDEN, "key_not_active", "the signing key is not the host's active key"),
+            RotateRefusal::KeyInUse => ApiErr::new(StatusCode::CONFLICT, "key_in_use", "the new key is enrolled for another host or was retired"),
+        })?;
+    crate::audit::security(
+        state,
+        "key_change",
+        "rotated",
+        &current.key_id,
+        &format!("host {}: key {new_key_id}", current.host_id),
+    );
+    state.activate_cached_key(&outcome.host_id, &outcome.key_id, new_key, current.host_enrolled_at);
+    Ok(Json(state.enroll_response(outcome)))
 }
 
 pub async fn submit(
@@ -251,36 +448,12 @@ async fn submit_inner(
     let key_id = header(headers, KEY_ID_HEADER)?;
     let signature = signing::decode_signature(header(headers, SIGNATURE_HEADER)?)
         .map_err(|e| ApiErr::bad_request("bad_encoding", format!("{SIGNATURE_HEADER}: {e}")))?;
-    let key = state.keys.read().expect("keys lock").get(key_id).cloned();
-    let key = key.ok_or_else(|| {
-        ApiErr::new(
-            StatusCode::UNAUTHORIZED,
-            "unknown_key",
-            "no enrolled key has this id: enroll first",
-        )
-    })?;
+    let key = known_key(state, key_id)?;
     // Verify the exact bytes before looking inside them.
     signing::verify(&key.public_key, &bytes, &signature).map_err(|_| {
-        ApiErr::new(
-            StatusCode::UNAUTHORIZED,
-            "bad_signature",
-            "the signature does not match the body and the enrolled key",
-        )
+        unauthorized_signature("the signature does not match the body and the enrolled key")
     })?;
-    if key.host_revoked {
-        return Err(ApiErr::new(
-            StatusCode::FORBIDDEN,
-            "host_revoked",
-            "this host was revoked",
-        ));
-    }
-    if key.state != "active" {
-        return Err(ApiErr::new(
-            StatusCode::FORBIDDEN,
-            "key_not_active",
-            format!("key {key_id} is {}", key.state),
-        ));
-    }
+    usable(&key)?;
     std::str::from_utf8(&bytes)
         .map_err(|_| ApiErr::bad_request("bad_encoding", "the body is not UTF-8"))?;
     let report: Report = serde_json::from_slice(&bytes).map_err(|e| json_error("report", &e))?;
@@ -299,9 +472,28 @@ async fn submit_inner(
     if report.seq == 0 {
         return Err(ApiErr::unprocessable("invalid_field", "seq starts at 1"));
     }
+    for (field, value) in [("seq", report.seq), ("dropped_reports", report.dropped_reports)] {
+        if value > i64::MAX as u64 {
+            return Err(ApiErr::unprocessable(
+                "invalid_field",
+                format!("{field} must be at most 2^63 - 1, got {value}"),
+            ));
+        }
+    }
     let now = crate::time::now_us();
     let collected_at = crate::time::to_us(&report.collected_at);
-    if collected_at > now + state.config.max_clock_skew_secs * 1_000_000 {
+    let skew = state.config.max_clock_skew_secs * 1_000_000;
+    if collected_at < key.host_enrolled_at - skew {
+        return Err(ApiErr::unprocessable(
+            "collected_before_enrollment",
+            format!(
+                "collected_at {} is before this host enrolled ({}) by more than the clock skew bound",
+                crate::time::fmt(collected_at),
+                crate::time::fmt(key.host_enrolled_at)
+            ),
+        ));
+    }
+    if collected_at > now + skew {
         return Err(ApiErr::unprocessable(
             "clock_skew",
             format!(

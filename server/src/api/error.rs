@@ -10,6 +10,8 @@ pub struct ApiErr {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
+    /// Seconds for a `Retry-After` header (429, 503).
+    pub retry_after: Option<u64>,
 }
 
 impl ApiErr {
@@ -18,7 +20,12 @@ impl ApiErr {
             status,
             code,
             message: message.into(),
+            retry_after: None,
         }
+    }
+    pub fn retry_after(mut self, secs: u64) -> Self {
+        self.retry_after = Some(secs);
+        self
     }
     pub fn bad_request(code: &'static str, m: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, code, m)
@@ -33,6 +40,7 @@ impl ApiErr {
             "shutting_down",
             "the server is shutting down",
         )
+        .retry_after(5)
     }
     pub fn not_found(m: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, "not_found", m)
@@ -55,14 +63,20 @@ impl From<crate::store::StoreError> for ApiErr {
 
 impl IntoResponse for ApiErr {
     fn into_response(self) -> Response {
-        (
+        let mut response = (
             self.status,
             Json(ApiError {
                 error: self.code.to_string(),
                 message: self.message,
             }),
         )
-            .into_response()
+            .into_response();
+        if let Some(secs) = self.retry_after {
+            response
+                .headers_mut()
+                .insert("retry-after", axum::http::HeaderValue::from(secs));
+        }
+        response
     }
 }
 

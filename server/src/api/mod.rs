@@ -21,6 +21,8 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/v1/enroll", post(agent::enroll))
         .route("/v1/reports", post(agent::submit))
+        .route("/v1/keys/rotate", post(agent::rotate))
+        .route("/v1/admin/audit", get(admin::audit))
         .route("/v1/hosts", get(read::hosts))
         .route("/v1/hosts/{host_id}", get(read::host))
         .route("/v1/reports/{log_index}", get(read::report))
@@ -84,7 +86,11 @@ async fn metrics(
         .count() as u64;
     Ok((
         [("content-type", "text/plain; version=0.0.4")],
-        state.metrics.render(&counts, stale),
+        state.metrics.render(
+            &counts,
+            stale,
+            (state.config.max_connections - state.limits.connections.available_permits()) as u64,
+        ),
     ))
 }
 
@@ -103,6 +109,7 @@ mod tests {
         let store = crate::store::sqlite::SqliteStore::open(&dir.join("db")).unwrap();
         let (tx, _rx) = tokio::sync::mpsc::channel(1);
         Arc::new(AppState {
+            limits: crate::state::Limits::new(&Default::default()),
             config: Default::default(),
             store: Arc::new(store),
             server_key: evidence_protocol::SigningKey::generate().unwrap(),

@@ -91,7 +91,8 @@ pub async fn host(
         "facts_collected_at": detail.facts_collected_at.map(crate::time::fmt),
         "findings": findings,
         "controls": controls,
-        "history": { "transitions": detail.transitions, "gaps": detail.gaps, "reports": detail.reports },
+        "keys": detail.keys,
+        "history": { "transitions": detail.transitions, "gaps": detail.gaps, "reports": detail.reports, "key_events": detail.key_events },
     })))
 }
 

@@ -19,6 +19,8 @@ pub fn run_all(make: Make) {
     findings_store_transitions_only_on_change_and_the_past_is_queryable(make()).unwrap();
     revoked_hosts_retired_keys_and_stale_attestations_are_refused(make()).unwrap();
     secrets_tokens_and_policy_versions_round_trip(make()).unwrap();
+    a_fleet_secret_leaves_a_new_key_pending_and_the_host_keeps_its_key(make()).unwrap();
+    host_secrets_and_signed_rotations_change_keys_with_logged_events(make()).unwrap();
 }
 
 const T0: i64 = 1_700_000_000_000_000;
@@ -38,6 +40,7 @@ fn secret(
         uses: 0,
         revoked_at: None,
         note: "n".into(),
+        host_id: None,
     };
     store.create_secret(&s)?;
     Ok(s)
@@ -120,9 +123,10 @@ fn enrollment_creates_hosts_answers_retries_and_consumes_single_use_secrets(
         matches!(&first, Ok(o) if o.host_id == "h-m1" && o.last_seq == 0),
         "new host enrolled",
     )?;
+    let retry = s.enroll(&attempt("once", 1, "m1", T0 + 2))?;
     check(
-        s.enroll(&attempt("once", 1, "m1", T0 + 2))? == first,
-        "retry answered again",
+        matches!((&retry, &first), (Ok(r), Ok(f)) if r.host_id == f.host_id && r.key_id == f.key_id && r.event.is_none()),
+        "retry answered again, with no new key event",
     )?;
     check(
         s.enroll(&attempt("once", 2, "m2", T0 + 3))? == Err(EnrollRefusal::SecretUsed),
@@ -143,7 +147,7 @@ fn enrollment_creates_hosts_answers_retries_and_consumes_single_use_secrets(
             }),
         "pending",
     )?;
-    check(s.approve_key("h-m1", "k4", T0 + 5)?, "approved")?;
+    check(s.approve_key("h-m1", "k4", T0 + 5, "tok")?, "approved")?;
     let keys = s.keys()?;
     check(
         keys.iter().any(|k| k.key_id == "k4" && k.state == "active")
@@ -166,24 +170,29 @@ fn appended_reports_get_consecutive_indexes_and_a_verifiable_chain(
 ) -> StoreResult<()> {
     let s = &*store;
     let h = enrolled(s, "m", 1)?;
+    // The enrollment is the log's first entry (a key event).
+    let Ok((start, mut chain)) = s.verify_log()? else {
+        return check(false, "log verifies after enrollment");
+    };
+    check(start == 1, "the enrollment is logged")?;
     let mut prev = None;
-    let mut chain = Digest::ZERO;
     for seq in 1..=5u64 {
         let body = format!("report {seq}");
         let r = s.append_reports(&[item(&h, "k1", seq, prev, &body, T0 + seq as i64, vec![])])?;
         let a = r[0]
             .clone()
             .map_err(|e| StoreError::Corrupt(format!("{e:?}")))?;
-        chain = log_chain_next(&chain, seq - 1, &Digest::of(body.as_bytes()));
+        let index = start + seq - 1;
+        chain = log_chain_next(&chain, index, &Digest::of(body.as_bytes()));
         check(
-            a.log_index == seq - 1 && a.chain_hash == chain && a.gaps.is_empty(),
+            a.log_index == index && a.chain_hash == chain && a.gaps.is_empty(),
             "index and chain",
         )?;
         prev = Some(a.digest);
     }
-    check(s.verify_log()? == Ok((5, chain)), "log verifies")?;
+    check(s.verify_log()? == Ok((start + 5, chain)), "log verifies")?;
     check(
-        s.report_bytes(2)?.as_deref() == Some(b"report 3".as_slice()),
+        s.report_bytes(start + 2)?.as_deref() == Some(b"report 3".as_slice()),
         "verbatim bytes",
     )?;
     Ok(())
@@ -392,7 +401,39 @@ fn secrets_tokens_and_policy_versions_round_trip(store: Box<dyn Store>) -> Store
         s.tokens()?[0].name == "x'); --" && s.tokens()?[0].hash == [1; 32],
         "token stored verbatim",
     )?;
-    check(s.revoke_token("t", T0 + 1)?, "token revoke")?;
+    check(
+        s.revoke_token("t", T0 + 1)? == TokenRevocation::Revoked
+            && s.revoke_token("nope", T0 + 1)? == TokenRevocation::NotFound,
+        "token revoke",
+    )?;
+    let admin = |id: &str| TokenRecord {
+        id: id.into(),
+        hash: [2; 32],
+        role: "admin".into(),
+        name: String::new(),
+        created_at: T0,
+        revoked_at: None,
+    };
+    s.create_token(&admin("a1"))?;
+    s.create_token(&admin("a2"))?;
+    check(
+        s.revoke_token("a1", T0 + 2)? == TokenRevocation::Revoked,
+        "an admin token revoked while another remains",
+    )?;
+    check(
+        s.revoke_token("a2", T0 + 3)? == TokenRevocation::LastAdmin
+            && s.tokens()?.iter().any(|t| t.id == "a2" && t.revoked_at.is_none()),
+        "the last admin token is kept",
+    )?;
+    let record = AuditRecord {
+        at: T0 + 4,
+        actor: "a2".into(),
+        event: "policy_changed".into(),
+        target: "policy".into(),
+        detail: "d".into(),
+    };
+    s.record_audit(&record)?;
+    check(s.audit(10)? == vec![record], "audit trail round trip")?;
     s.set_policy("{\"v\":1}", T0 + 10)?;
     s.set_policy("{\"v\":2}", T0 + 20)?;
     check(
@@ -400,6 +441,108 @@ fn secrets_tokens_and_policy_versions_round_trip(store: Box<dyn Store>) -> Store
             && s.policy_at(i64::MAX)?.as_deref() == Some("{\"v\":2}")
             && s.policy_at(T0)?.is_none(),
         "policy versions",
+    )?;
+    Ok(())
+}
+
+fn a_fleet_secret_leaves_a_new_key_pending_and_the_host_keeps_its_key(
+    store: Box<dyn Store>,
+) -> StoreResult<()> {
+    let s = &*store;
+    let h = enrolled(s, "m", 1)?;
+    // A fleet secret created long after the host's key: still only pending.
+    secret(s, "later", false, T0 + 100)?;
+    check(
+        s.enroll(&attempt("later", 2, "m", T0 + 101))?
+            == Err(EnrollRefusal::KeyChangeNeedsApproval { host_id: h.clone() }),
+        "pending, not rotated",
+    )?;
+    let keys = s.keys()?;
+    check(
+        keys.iter().any(|k| k.key_id == "k1" && k.state == "active")
+            && keys.iter().any(|k| k.key_id == "k2" && k.state == "pending"),
+        "the current key stays active",
+    )?;
+    for key in 3..=(2 + crate::rules::MAX_PENDING_KEYS_PER_HOST as u8 - 1) {
+        s.enroll(&attempt("later", key, "m", T0 + 102))?.ok();
+    }
+    check(
+        s.enroll(&attempt("later", 50, "m", T0 + 103))? == Err(EnrollRefusal::TooManyPendingKeys),
+        "pending keys capped per host",
+    )?;
+    let detail = s.host(&h)?.expect("host");
+    check(
+        detail
+            .key_events
+            .iter()
+            .filter(|e| e.event == KeyEventKind::Pending)
+            .count() as u64
+            == crate::rules::MAX_PENDING_KEYS_PER_HOST
+            && detail.key_events.iter().all(|e| e.event != KeyEventKind::Pending || e.log_index.is_none()),
+        "each pending attempt is in the host's history",
+    )?;
+    check(s.counts()?.pending_keys == crate::rules::MAX_PENDING_KEYS_PER_HOST, "counted")?;
+    Ok(())
+}
+
+fn host_secrets_and_signed_rotations_change_keys_with_logged_events(
+    store: Box<dyn Store>,
+) -> StoreResult<()> {
+    let s = &*store;
+    let h = enrolled(s, "m", 1)?;
+    let other = enrolled(s, "n", 9)?;
+    let mut bound = secret(s, "x", true, T0)?;
+    bound.id = "for-m".into();
+    bound.host_id = Some(h.clone());
+    s.create_secret(&bound)?;
+    check(
+        s.enroll(&attempt("for-m", 2, "n", T0 + 2))? == Err(EnrollRefusal::SecretForAnotherHost),
+        "a host secret does not re-key another host",
+    )?;
+    let rekeyed = s.enroll(&attempt("for-m", 2, "m", T0 + 3))?;
+    check(
+        matches!(&rekeyed, Ok(o) if o.key_id == "k2" && o.event == Some(KeyEventKind::Rekeyed)),
+        "a host secret re-keys its host",
+    )?;
+    let rotation = KeyRotation {
+        host_id: h.clone(),
+        previous_key_id: "k2".into(),
+        key_id: "k3".into(),
+        public_key: [3; 32],
+        proof: serde_json::json!({"request": "r"}),
+        now: T0 + 4,
+    };
+    check(
+        matches!(s.rotate_key(&rotation)?, Ok(o) if o.key_id == "k3"),
+        "rotated",
+    )?;
+    check(
+        s.rotate_key(&rotation)? == Err(RotateRefusal::KeyNotActive),
+        "a rotation by a retired key is refused",
+    )?;
+    let mut stolen = rotation.clone();
+    stolen.previous_key_id = "k9".into();
+    stolen.key_id = "k4".into();
+    check(
+        s.rotate_key(&stolen)? == Err(RotateRefusal::KeyNotActive),
+        "another host's key cannot rotate this host",
+    )?;
+    let _ = other;
+    let events: Vec<KeyEventKind> = s.host(&h)?.expect("host").key_events.iter().map(|e| e.event).collect();
+    check(
+        events == [KeyEventKind::Rotated, KeyEventKind::Rekeyed, KeyEventKind::Enrolled],
+        "key history, newest first",
+    )?;
+    // Key events are log entries: 2 enrollments, a re-key and a rotation; the chain verifies.
+    check(
+        matches!(s.verify_log()?, Ok((4, _))),
+        "key events are chained in the evidence log",
+    )?;
+    let body = s.report_bytes(3)?.expect("entry 3");
+    let v: serde_json::Value = serde_json::from_slice(&body).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    check(
+        v["event"] == "rotated" && v["previous_key_id"] == "k2" && v["proof"]["request"] == "r",
+        "the rotation's proof is in the log",
     )?;
     Ok(())
 }

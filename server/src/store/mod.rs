@@ -42,8 +42,13 @@ pub trait Store: Send + Sync + 'static {
     fn enroll(&self, attempt: &EnrollAttempt) -> StoreResult<Result<EnrollOutcome, EnrollRefusal>>;
     /// Every key (active or pending) with its host, for the server's in-memory key cache.
     fn keys(&self) -> StoreResult<Vec<KeyRecord>>;
-    /// Approves a pending key for a host (retiring the old one). False if there is none.
-    fn approve_key(&self, host_id: &str, key_id: &str, now: i64) -> StoreResult<bool>;
+    /// Approves a pending key for a host (retiring the old one), recording the key event with
+    /// the approving token's id `by`. False if there is no such pending key.
+    fn approve_key(&self, host_id: &str, key_id: &str, now: i64, by: &str) -> StoreResult<bool>;
+    /// Replaces a host's active key with a new one, on the authority of a request signed by the
+    /// current key (verified by the caller); the key event and its proof go in the log.
+    fn rotate_key(&self, rotation: &KeyRotation)
+        -> StoreResult<Result<EnrollOutcome, RotateRefusal>>;
     /// Revokes a host: its keys stop working and it cannot enroll again. False if unknown.
     fn revoke_host(&self, host_id: &str, now: i64) -> StoreResult<bool>;
 
@@ -53,7 +58,13 @@ pub trait Store: Send + Sync + 'static {
     fn revoke_secret(&self, id: &str, now: i64) -> StoreResult<bool>;
     fn create_token(&self, token: &TokenRecord) -> StoreResult<()>;
     fn tokens(&self) -> StoreResult<Vec<TokenRecord>>;
-    fn revoke_token(&self, id: &str, now: i64) -> StoreResult<bool>;
+    /// Revokes a token, unless it is the last active admin token.
+    fn revoke_token(&self, id: &str, now: i64) -> StoreResult<TokenRevocation>;
+
+    // ---- audit trail of admin and policy changes ----
+    fn record_audit(&self, event: &AuditRecord) -> StoreResult<()>;
+    /// The latest `limit` audit records, newest first.
+    fn audit(&self, limit: usize) -> StoreResult<Vec<AuditRecord>>;
 
     // ---- ingest ----
     /// Appends a batch of verified reports in ONE transaction (group commit), applying the

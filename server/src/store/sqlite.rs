@@ -10,10 +10,14 @@ use evidence_protocol::Digest;
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
 use super::*;
+use super::sqlite_ingest::{record_key_change, KeyChange};
 use crate::rules::{self, EnrollAction, EnrollInputs};
 
 /// Numbered migrations, applied in order; never edit a released one, add the next.
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../../migrations/sqlite/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../../migrations/sqlite/0001_init.sql")),
+    (2, include_str!("../../migrations/sqlite/0002_trust.sql")),
+];
 
 /// SQLite store.
 pub struct SqliteStore {
@@ -135,10 +139,12 @@ fn secret_row(r: &rusqlite::Row) -> rusqlite::Result<SecretRecord> {
         uses: r.get::<_, i64>(5)? as u64,
         revoked_at: r.get(6)?,
         note: r.get(7)?,
+        host_id: r.get(8)?,
     })
 }
 
-const SECRET_COLS: &str = "id, hash, created_at, expires_at, single_use, uses, revoked_at, note";
+const SECRET_COLS: &str =
+    "id, hash, created_at, expires_at, single_use, uses, revoked_at, note, host_id";
 
 fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     constant_time_eq::constant_time_eq(a, b)
@@ -158,21 +164,26 @@ impl Store for SqliteStore {
                 })
                 .optional()
                 .map_err(db)?;
-            let key_created: Option<i64> = match &host {
-                Some((h, _)) => tx
-                    .query_row("SELECT MAX(created_at) FROM host_keys WHERE host_id = ?1 AND state = 'active'", [h], |r| r.get(0))
-                    .map_err(db)?,
-                None => None,
-            };
             let key_owner: Option<(String, String)> = tx
                 .query_row("SELECT host_id, state FROM host_keys WHERE key_id = ?1", [&a.key_id], |r| Ok((r.get(0)?, r.get(1)?)))
                 .optional()
                 .map_err(db)?;
+            let count = |sql: &str, arg: &str| -> StoreResult<u64> {
+                tx.query_row(sql, [arg], |r| r.get::<_, i64>(0)).map(|n| n as u64).map_err(db)
+            };
+            let pending_for_host = match &host {
+                Some((h, _)) => count("SELECT COUNT(*) FROM host_keys WHERE host_id = ?1 AND state = 'pending'", h)?,
+                None => 0,
+            };
+            let pending_for_secret =
+                count("SELECT COUNT(*) FROM host_keys WHERE secret_id = ?1 AND state = 'pending'", &a.secret_id)?;
             let inputs = EnrollInputs {
                 secret: secret.as_ref(),
                 secret_matches,
-                host: host.as_ref().map(|(h, rev)| (h.as_str(), rev.is_some(), key_created)),
+                host: host.as_ref().map(|(h, rev)| (h.as_str(), rev.is_some())),
                 key_owner: key_owner.as_ref().map(|(h, s)| (h.as_str(), s.as_str())),
+                pending_for_host,
+                pending_for_secret,
                 now: a.now,
             };
             let action = match rules::decide_enrollment(&inputs) {
@@ -184,8 +195,24 @@ impl Store for SqliteStore {
                 tx.execute("UPDATE enrollment_secrets SET uses = uses + 1 WHERE id = ?1", [&a.secret_id]).map_err(db)?;
                 Ok(())
             };
-            match action {
-                EnrollAction::Existing => {}
+            let authorized_by = format!("enrollment secret {}", a.secret_id);
+            let record = |tx: &Transaction, event, previous: Option<&str>| {
+                record_key_change(
+                    tx,
+                    &KeyChange {
+                        host_id: &host_id,
+                        event,
+                        key_id: &a.key_id,
+                        public_key: &a.public_key,
+                        previous_key_id: previous,
+                        authorized_by: &authorized_by,
+                        at: a.now,
+                        proof: None,
+                    },
+                )
+            };
+            let event = match action {
+                EnrollAction::Existing => None,
                 EnrollAction::NewHost => {
                     consume(tx)?;
                     tx.execute(
@@ -195,48 +222,46 @@ impl Store for SqliteStore {
                     )
                     .map_err(db)?;
                     tx.execute(
-                        "INSERT INTO host_keys (key_id, host_id, public_key, state, created_at) VALUES (?1, ?2, ?3, 'active', ?4)",
-                        params![a.key_id, host_id, a.public_key.as_slice(), a.now],
+                        "INSERT INTO host_keys (key_id, host_id, public_key, state, created_at, secret_id) VALUES (?1, ?2, ?3, 'active', ?4, ?5)",
+                        params![a.key_id, host_id, a.public_key.as_slice(), a.now, a.secret_id],
                     )
                     .map_err(db)?;
+                    record(tx, KeyEventKind::Enrolled, None)?;
+                    Some(KeyEventKind::Enrolled)
                 }
-                EnrollAction::RotateKey => {
+                EnrollAction::Rekey => {
                     consume(tx)?;
-                    tx.execute("UPDATE host_keys SET state = 'retired' WHERE host_id = ?1 AND state = 'active'", [&host_id])
-                        .map_err(db)?;
-                    tx.execute(
-                        "INSERT INTO host_keys (key_id, host_id, public_key, state, created_at) VALUES (?1, ?2, ?3, 'active', ?4)
-                         ON CONFLICT (key_id) DO UPDATE SET state = 'active', created_at = excluded.created_at",
-                        params![a.key_id, host_id, a.public_key.as_slice(), a.now],
-                    )
-                    .map_err(db)?;
+                    let previous = activate_key(tx, &host_id, &a.key_id, &a.public_key, &a.secret_id, a.now)?;
                     tx.execute(
                         "UPDATE hosts SET hostname = ?2, hardware_serial = ?3 WHERE host_id = ?1",
                         params![host_id, a.identity.hostname, a.identity.hardware_serial],
                     )
                     .map_err(db)?;
+                    record(tx, KeyEventKind::Rekeyed, previous.as_deref())?;
+                    Some(KeyEventKind::Rekeyed)
                 }
                 EnrollAction::Pending => {
-                    tx.execute(
-                        "INSERT INTO host_keys (key_id, host_id, public_key, state, created_at) VALUES (?1, ?2, ?3, 'pending', ?4)
+                    let inserted = tx.execute(
+                        "INSERT INTO host_keys (key_id, host_id, public_key, state, created_at, secret_id) VALUES (?1, ?2, ?3, 'pending', ?4, ?5)
                          ON CONFLICT (key_id) DO NOTHING",
-                        params![a.key_id, host_id, a.public_key.as_slice(), a.now],
+                        params![a.key_id, host_id, a.public_key.as_slice(), a.now, a.secret_id],
                     )
                     .map_err(db)?;
+                    if inserted == 1 {
+                        record(tx, KeyEventKind::Pending, None)?;
+                    }
                     return Ok(Err(EnrollRefusal::KeyChangeNeedsApproval { host_id }));
                 }
-            }
-            let (last_seq, last_digest): (i64, Option<Vec<u8>>) = tx
-                .query_row("SELECT last_seq, last_digest FROM hosts WHERE host_id = ?1", [&host_id], |r| Ok((r.get(0)?, r.get(1)?)))
-                .map_err(db)?;
-            Ok(Ok(EnrollOutcome { host_id, key_id: a.key_id.clone(), last_seq: last_seq as u64, last_digest: digest_col(last_digest)? }))
+            };
+            let (last_seq, last_digest) = last_of(tx, &host_id)?;
+            Ok(Ok(EnrollOutcome { host_id, key_id: a.key_id.clone(), last_seq, last_digest, event }))
         })
     }
 
     fn keys(&self) -> StoreResult<Vec<KeyRecord>> {
         self.read(|c| {
             let mut stmt = c.prepare(
-                "SELECT k.key_id, k.host_id, k.public_key, k.state, h.revoked_at IS NOT NULL FROM host_keys k JOIN hosts h USING (host_id)",
+                "SELECT k.key_id, k.host_id, k.public_key, k.state, h.revoked_at IS NOT NULL, h.enrolled_at FROM host_keys k JOIN hosts h USING (host_id)",
             )?;
             let rows = stmt.query_map([], |r| {
                 let pk: Vec<u8> = r.get(2)?;
@@ -246,36 +271,96 @@ impl Store for SqliteStore {
                     public_key: pk.try_into().unwrap_or([0; 32]),
                     state: r.get(3)?,
                     host_revoked: r.get(4)?,
+                    host_enrolled_at: r.get(5)?,
                 })
             })?;
             rows.collect()
         })
     }
 
-    fn approve_key(&self, host_id: &str, key_id: &str, _now: i64) -> StoreResult<bool> {
+    fn approve_key(&self, host_id: &str, key_id: &str, now: i64, by: &str) -> StoreResult<bool> {
         self.write(|tx| {
-            let pending: Option<String> = tx
+            let pending: Option<(String, Vec<u8>)> = tx
                 .query_row(
-                    "SELECT state FROM host_keys WHERE key_id = ?1 AND host_id = ?2",
+                    "SELECT state, public_key FROM host_keys WHERE key_id = ?1 AND host_id = ?2",
                     params![key_id, host_id],
-                    |r| r.get(0),
+                    |r| Ok((r.get(0)?, r.get(1)?)),
                 )
                 .optional()
                 .map_err(db)?;
-            if pending.as_deref() != Some("pending") {
+            let Some(("pending", public_key)) = pending.as_ref().map(|(s, k)| (s.as_str(), k)) else {
                 return Ok(false);
-            }
-            tx.execute(
-                "UPDATE host_keys SET state = 'retired' WHERE host_id = ?1 AND state = 'active'",
-                [host_id],
-            )
-            .map_err(db)?;
-            tx.execute(
-                "UPDATE host_keys SET state = 'active' WHERE key_id = ?1",
-                [key_id],
-            )
-            .map_err(db)?;
+            };
+            let public_key: [u8; 32] = public_key
+                .as_slice()
+                .try_into()
+                .map_err(|_| StoreError::Corrupt("public key is not 32 bytes".into()))?;
+            let previous = activate_key(tx, host_id, key_id, &public_key, "", now)?;
+            let authorized_by = format!("admin token {by}");
+            record_key_change(
+                tx,
+                &KeyChange {
+                    host_id,
+                    event: KeyEventKind::Approved,
+                    key_id,
+                    public_key: &public_key,
+                    previous_key_id: previous.as_deref(),
+                    authorized_by: &authorized_by,
+                    at: now,
+                    proof: None,
+                },
+            )?;
             Ok(true)
+        })
+    }
+
+    fn rotate_key(&self, r: &KeyRotation) -> StoreResult<Result<EnrollOutcome, RotateRefusal>> {
+        self.write(|tx| {
+            let revoked: Option<Option<i64>> = tx
+                .query_row("SELECT revoked_at FROM hosts WHERE host_id = ?1", [&r.host_id], |row| row.get(0))
+                .optional()
+                .map_err(db)?;
+            match revoked {
+                None => return Ok(Err(RotateRefusal::KeyNotActive)),
+                Some(Some(_)) => return Ok(Err(RotateRefusal::HostRevoked)),
+                Some(None) => {}
+            }
+            let state = |key_id: &str| -> StoreResult<Option<(String, String)>> {
+                tx.query_row("SELECT host_id, state FROM host_keys WHERE key_id = ?1", [key_id], |row| Ok((row.get(0)?, row.get(1)?)))
+                    .optional()
+                    .map_err(db)
+            };
+            if state(&r.previous_key_id)? != Some((r.host_id.clone(), "active".into())) {
+                return Ok(Err(RotateRefusal::KeyNotActive));
+            }
+            match state(&r.key_id)? {
+                None => {}
+                Some((h, s)) if h == r.host_id && s == "pending" => {}
+                Some(_) => return Ok(Err(RotateRefusal::KeyInUse)),
+            }
+            let previous = activate_key(tx, &r.host_id, &r.key_id, &r.public_key, "", r.now)?;
+            let authorized_by = format!("rotation signed by {}", r.previous_key_id);
+            record_key_change(
+                tx,
+                &KeyChange {
+                    host_id: &r.host_id,
+                    event: KeyEventKind::Rotated,
+                    key_id: &r.key_id,
+                    public_key: &r.public_key,
+                    previous_key_id: previous.as_deref(),
+                    authorized_by: &authorized_by,
+                    at: r.now,
+                    proof: Some(&r.proof),
+                },
+            )?;
+            let (last_seq, last_digest) = last_of(tx, &r.host_id)?;
+            Ok(Ok(EnrollOutcome {
+                host_id: r.host_id.clone(),
+                key_id: r.key_id.clone(),
+                last_seq,
+                last_digest,
+                event: Some(KeyEventKind::Rotated),
+            }))
         })
     }
 
@@ -294,8 +379,8 @@ impl Store for SqliteStore {
     fn create_secret(&self, s: &SecretRecord) -> StoreResult<()> {
         self.write(|tx| {
             tx.execute(
-                &format!("INSERT INTO enrollment_secrets ({SECRET_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
-                params![s.id, s.hash.as_slice(), s.created_at, s.expires_at, s.single_use, s.uses as i64, s.revoked_at, s.note],
+                &format!("INSERT INTO enrollment_secrets ({SECRET_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"),
+                params![s.id, s.hash.as_slice(), s.created_at, s.expires_at, s.single_use, s.uses as i64, s.revoked_at, s.note, s.host_id],
             )
             .map_err(db)?;
             Ok(())
@@ -350,15 +435,52 @@ impl Store for SqliteStore {
         })
     }
 
-    fn revoke_token(&self, id: &str, now: i64) -> StoreResult<bool> {
+    fn revoke_token(&self, id: &str, now: i64) -> StoreResult<TokenRevocation> {
         self.write(|tx| {
-            Ok(tx
-                .execute(
-                    "UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, ?2) WHERE id = ?1",
-                    params![id, now],
-                )
-                .map_err(db)?
-                == 1)
+            let role: Option<String> = tx
+                .query_row("SELECT role FROM api_tokens WHERE id = ?1 AND revoked_at IS NULL", [id], |r| r.get(0))
+                .optional()
+                .map_err(db)?;
+            match role.as_deref() {
+                None => {
+                    let known: bool = tx
+                        .query_row("SELECT COUNT(*) > 0 FROM api_tokens WHERE id = ?1", [id], |r| r.get(0))
+                        .map_err(db)?;
+                    return Ok(if known { TokenRevocation::Revoked } else { TokenRevocation::NotFound });
+                }
+                Some("admin") => {
+                    let admins: i64 = tx
+                        .query_row("SELECT COUNT(*) FROM api_tokens WHERE role = 'admin' AND revoked_at IS NULL", [], |r| r.get(0))
+                        .map_err(db)?;
+                    if admins <= 1 {
+                        return Ok(TokenRevocation::LastAdmin);
+                    }
+                }
+                Some(_) => {}
+            }
+            tx.execute("UPDATE api_tokens SET revoked_at = ?2 WHERE id = ?1", params![id, now]).map_err(db)?;
+            Ok(TokenRevocation::Revoked)
+        })
+    }
+
+    fn record_audit(&self, e: &AuditRecord) -> StoreResult<()> {
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO audit_events (at, actor, event, target, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![e.at, e.actor, e.event, e.target, e.detail],
+            )
+            .map_err(db)?;
+            Ok(())
+        })
+    }
+
+    fn audit(&self, limit: usize) -> StoreResult<Vec<AuditRecord>> {
+        self.read(|c| {
+            c.prepare("SELECT at, actor, event, target, detail FROM audit_events ORDER BY id DESC LIMIT ?1")?
+                .query_map([limit as i64], |r| {
+                    Ok(AuditRecord { at: r.get(0)?, actor: r.get(1)?, event: r.get(2)?, target: r.get(3)?, detail: r.get(4)? })
+                })?
+                .collect()
         })
     }
 
@@ -367,15 +489,7 @@ impl Store for SqliteStore {
         batch: &[AppendItem],
     ) -> StoreResult<Vec<Result<Appended, AppendRefusal>>> {
         self.write(|tx| {
-            let mut head: (i64, Digest) = tx
-                .query_row("SELECT log_index, chain_hash FROM evidence_log ORDER BY log_index DESC LIMIT 1", [], |r| {
-                    Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))
-                })
-                .optional()
-                .map_err(db)?
-                .map(|(i, h)| Ok::<_, StoreError>((i, digest_col(Some(h))?.unwrap_or(Digest::ZERO))))
-                .transpose()?
-                .unwrap_or((-1, Digest::ZERO));
+            let mut head = super::sqlite_ingest::log_head(tx)?;
             let mut out = Vec::with_capacity(batch.len());
             for item in batch {
                 out.push(super::sqlite_ingest::append_one(tx, item, &mut head)?);
@@ -450,9 +564,10 @@ impl Store for SqliteStore {
             Ok(Counts {
                 hosts: n("SELECT COUNT(*) FROM hosts")?,
                 revoked_hosts: n("SELECT COUNT(*) FROM hosts WHERE revoked_at IS NOT NULL")?,
-                reports: n("SELECT COALESCE(MAX(log_index) + 1, 0) FROM evidence_log")?,
+                reports: n("SELECT COUNT(*) FROM evidence_log WHERE kind != 'key_event'")?,
                 gaps: n("SELECT COUNT(*) FROM gaps")?,
                 transitions: n("SELECT COALESCE(MAX(id), 0) FROM finding_transitions")?,
+                pending_keys: n("SELECT COUNT(*) FROM host_keys WHERE state = 'pending'")?,
             })
         })
     }
@@ -474,6 +589,50 @@ impl Store for SqliteStore {
                 .optional()
         })
     }
+}
+
+/// Makes `key_id` the host's only active key (inserting it when new), retiring the previous
+/// active key; returns the previous key's id.
+fn activate_key(
+    tx: &Transaction,
+    host_id: &str,
+    key_id: &str,
+    public_key: &[u8; 32],
+    secret_id: &str,
+    now: i64,
+) -> StoreResult<Option<String>> {
+    let previous: Option<String> = tx
+        .query_row(
+            "SELECT key_id FROM host_keys WHERE host_id = ?1 AND state = 'active'",
+            [host_id],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(db)?;
+    tx.execute(
+        "UPDATE host_keys SET state = 'retired', retired_at = ?2 WHERE host_id = ?1 AND state = 'active'",
+        params![host_id, now],
+    )
+    .map_err(db)?;
+    tx.execute(
+        "INSERT INTO host_keys (key_id, host_id, public_key, state, created_at, secret_id) VALUES (?1, ?2, ?3, 'active', ?4, NULLIF(?5, ''))
+         ON CONFLICT (key_id) DO UPDATE SET state = 'active'",
+        params![key_id, host_id, public_key.as_slice(), now, secret_id],
+    )
+    .map_err(db)?;
+    Ok(previous)
+}
+
+/// The host's last accepted sequence number and report digest.
+fn last_of(tx: &Transaction, host_id: &str) -> StoreResult<(u64, Option<Digest>)> {
+    let (seq, digest): (i64, Option<Vec<u8>>) = tx
+        .query_row(
+            "SELECT last_seq, last_digest FROM hosts WHERE host_id = ?1",
+            [host_id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .map_err(db)?;
+    Ok((seq as u64, digest_col(digest)?))
 }
 
 pub(super) const HOST_COLS: &str =
@@ -522,6 +681,7 @@ mod tests {
             uses: 0,
             revoked_at: None,
             note: String::new(),
+            host_id: None,
         };
         s.create_secret(&secret).unwrap();
         let attempt = EnrollAttempt {

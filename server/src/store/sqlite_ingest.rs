@@ -121,6 +121,119 @@ pub(super) fn apply_host_findings(
     Ok(())
 }
 
+/// The evidence log's head: (last index or -1, its chain hash or zero).
+pub(super) fn log_head(tx: &Transaction) -> StoreResult<(i64, Digest)> {
+    tx.query_row(
+        "SELECT log_index, chain_hash FROM evidence_log ORDER BY log_index DESC LIMIT 1",
+        [],
+        |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?)),
+    )
+    .optional()
+    .map_err(db)?
+    .map(|(i, h)| Ok((i, digest_col(Some(h))?.unwrap_or(Digest::ZERO))))
+    .transpose()
+    .map(|head| head.unwrap_or((-1, Digest::ZERO)))
+}
+
+/// One entry on its way into the evidence log.
+pub(super) struct LogRow<'a> {
+    pub host_id: &'a str,
+    /// `None` for key events (they are not in the host's report chain).
+    pub seq: Option<u64>,
+    pub key_id: &'a str,
+    pub digest: &'a Digest,
+    pub received_at: i64,
+    pub collected_at: i64,
+    pub kind: &'a str,
+    pub body: &'a [u8],
+}
+
+/// Appends `row` after `head`, moving `head` on; returns the new (index, chain hash).
+pub(super) fn append_log(
+    tx: &Transaction,
+    head: &mut (i64, Digest),
+    row: &LogRow,
+) -> StoreResult<(u64, Digest)> {
+    let index = (head.0 + 1) as u64;
+    let chain = log_chain_next(&head.1, index, row.digest);
+    tx.prepare_cached(
+        "INSERT INTO evidence_log (log_index, host_id, seq, key_id, digest, received_at, collected_at, kind, chain_hash, body)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    )
+    .map_err(db)?
+    .execute(params![
+        index as i64,
+        row.host_id,
+        row.seq.map(|s| s as i64),
+        row.key_id,
+        row.digest.as_bytes().as_slice(),
+        row.received_at,
+        row.collected_at,
+        row.kind,
+        chain.as_bytes().as_slice(),
+        row.body
+    ])
+    .map_err(db)?;
+    *head = (index as i64, chain);
+    Ok((index, chain))
+}
+
+/// A key change to record: in the host's key history and (but for a pending key) in the log.
+pub(super) struct KeyChange<'a> {
+    pub host_id: &'a str,
+    pub event: KeyEventKind,
+    pub key_id: &'a str,
+    pub public_key: &'a [u8; 32],
+    pub previous_key_id: Option<&'a str>,
+    pub authorized_by: &'a str,
+    pub at: i64,
+    pub proof: Option<&'a serde_json::Value>,
+}
+
+pub(super) fn record_key_change(tx: &Transaction, c: &KeyChange) -> StoreResult<Option<u64>> {
+    let log_index = if c.event == KeyEventKind::Pending {
+        None
+    } else {
+        let body = rules::key_event_body(
+            c.host_id,
+            c.event,
+            c.key_id,
+            c.public_key,
+            c.previous_key_id,
+            c.authorized_by,
+            c.at,
+            c.proof,
+        );
+        let mut head = log_head(tx)?;
+        let row = LogRow {
+            host_id: c.host_id,
+            seq: None,
+            key_id: c.key_id,
+            digest: &Digest::of(&body),
+            received_at: c.at,
+            collected_at: c.at,
+            kind: "key_event",
+            body: &body,
+        };
+        Some(append_log(tx, &mut head, &row)?.0)
+    };
+    tx.execute(
+        "INSERT INTO key_events (host_id, event, key_id, previous_key_id, authorized_by, at, log_index)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![
+            c.host_id,
+            c.event.as_str(),
+            c.key_id,
+            c.previous_key_id,
+            c.authorized_by,
+            c.at,
+            log_index.map(|i| i as i64)
+        ],
+    )
+    .map_err(db)?;
+    Ok(log_index)
+}
+
 pub(super) fn append_one(
     tx: &Transaction,
     item: &AppendItem,
@@ -179,30 +292,24 @@ pub(super) fn append_one(
             return Ok(Err(AppendRefusal::AttestationMismatch));
         }
     }
-    let index = (head.0 + 1) as u64;
-    let chain = log_chain_next(&head.1, index, &item.digest);
     let kind = match item.content {
         AppendContent::Full { .. } => "full",
         AppendContent::Attestation { .. } => "attestation",
     };
-    tx.prepare_cached(
-        "INSERT INTO evidence_log (log_index, host_id, seq, key_id, digest, received_at, collected_at, kind, chain_hash, body)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-    )
-    .map_err(db)?
-    .execute(params![
-        index as i64,
-        item.host_id,
-        item.seq as i64,
-        item.key_id,
-        item.digest.as_bytes().as_slice(),
-        item.received_at,
-        item.collected_at,
-        kind,
-        chain.as_bytes().as_slice(),
-        item.bytes
-    ])
-    .map_err(db)?;
+    let (index, chain) = append_log(
+        tx,
+        head,
+        &LogRow {
+            host_id: &item.host_id,
+            seq: Some(item.seq),
+            key_id: &item.key_id,
+            digest: &item.digest,
+            received_at: item.received_at,
+            collected_at: item.collected_at,
+            kind,
+            body: &item.bytes,
+        },
+    )?;
     let mut gaps = Vec::new();
     let last_digest = digest_col(last_digest)?;
     if last_digest.is_some() && item.prev_digest != last_digest {
@@ -257,7 +364,6 @@ pub(super) fn append_one(
         .map_err(db)?;
         apply_host_findings(tx, &item.host_id, findings, item.received_at, Some(index))?;
     }
-    *head = (index as i64, chain);
     Ok(Ok(Appended {
         digest: item.digest,
         host_id: item.host_id.clone(),

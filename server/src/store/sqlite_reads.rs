@@ -22,6 +22,18 @@ fn finding_row(r: &rusqlite::Row) -> rusqlite::Result<StoredFinding> {
     })
 }
 
+fn key_event_kind(s: &str) -> Option<KeyEventKind> {
+    [
+        KeyEventKind::Enrolled,
+        KeyEventKind::Pending,
+        KeyEventKind::Rotated,
+        KeyEventKind::Rekeyed,
+        KeyEventKind::Approved,
+    ]
+    .into_iter()
+    .find(|k| k.as_str() == s)
+}
+
 pub(super) fn host(s: &SqliteStore, host_id: &str) -> StoreResult<Option<HostDetail>> {
     s.read(|c| {
         let Some(summary) = c
@@ -65,7 +77,7 @@ pub(super) fn host(s: &SqliteStore, host_id: &str) -> StoreResult<Option<HostDet
             })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         let reports = c
-            .prepare("SELECT log_index, seq, digest, received_at, kind FROM evidence_log WHERE host_id = ?1 ORDER BY log_index DESC LIMIT 100")?
+            .prepare("SELECT log_index, seq, digest, received_at, kind FROM evidence_log WHERE host_id = ?1 AND kind != 'key_event' ORDER BY log_index DESC LIMIT 100")?
             .query_map([host_id], |r| {
                 Ok(LogEntry {
                     log_index: r.get::<_, i64>(0)? as u64,
@@ -76,7 +88,31 @@ pub(super) fn host(s: &SqliteStore, host_id: &str) -> StoreResult<Option<HostDet
                 })
             })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
+        let keys = c
+            .prepare("SELECT key_id, state, created_at, retired_at FROM host_keys WHERE host_id = ?1 ORDER BY created_at, key_id")?
+            .query_map([host_id], |r| {
+                Ok(HostKey { key_id: r.get(0)?, state: r.get(1)?, created_at: r.get(2)?, retired_at: r.get(3)? })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let key_events = c
+            .prepare("SELECT event, key_id, previous_key_id, authorized_by, at, log_index FROM key_events WHERE host_id = ?1 ORDER BY id DESC LIMIT 500")?
+            .query_map([host_id], |r| {
+                let event: String = r.get(0)?;
+                Ok(KeyEvent {
+                    event: key_event_kind(&event).ok_or_else(|| {
+                        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, format!("key event {event:?}").into())
+                    })?,
+                    key_id: r.get(1)?,
+                    previous_key_id: r.get(2)?,
+                    authorized_by: r.get(3)?,
+                    at: r.get(4)?,
+                    log_index: r.get::<_, Option<i64>>(5)?.map(|i| i as u64),
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(Some(HostDetail {
+            keys,
+            key_events,
             summary,
             facts_collected_at: facts.as_ref().map(|f| f.1),
             latest_full_report: facts.map(|f| f.0),
@@ -99,7 +135,7 @@ pub(super) fn for_each_host_at(
         // Last report at or before `at`, for past dates (current: the hosts table has it).
         let mut seen_past: HashMap<String, i64> = HashMap::new();
         if !current {
-            let mut stmt = c.prepare("SELECT host_id, MAX(received_at) FROM evidence_log WHERE received_at <= ?1 GROUP BY host_id")?;
+            let mut stmt = c.prepare("SELECT host_id, MAX(received_at) FROM evidence_log WHERE received_at <= ?1 AND kind != 'key_event' GROUP BY host_id")?;
             for row in stmt.query_map([at], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))? {
                 let (h, t) = row?;
                 seen_past.insert(h, t);

@@ -27,6 +27,100 @@ pub struct EnrollOutcome {
     pub key_id: String,
     pub last_seq: u64,
     pub last_digest: Option<Digest>,
+    /// The key event recorded (`enrolled`, `rekeyed`, `rotated`); `None` for a retry.
+    pub event: Option<KeyEventKind>,
+}
+
+/// What happened to a host's keys (kept in `key_events` and, but for `pending`, in the log).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyEventKind {
+    /// A new host's first key (fleet secret).
+    Enrolled,
+    /// A known host asked for a new key with a fleet secret: kept pending, not trusted.
+    Pending,
+    /// The host's current key signed a request naming the new key.
+    Rotated,
+    /// An admin-created secret for this one host brought the new key.
+    Rekeyed,
+    /// An admin approved a pending key.
+    Approved,
+}
+
+impl KeyEventKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyEventKind::Enrolled => "enrolled",
+            KeyEventKind::Pending => "pending",
+            KeyEventKind::Rotated => "rotated",
+            KeyEventKind::Rekeyed => "rekeyed",
+            KeyEventKind::Approved => "approved",
+        }
+    }
+}
+
+/// A key rotation signed by the host's current key (and by the new key, proving possession).
+#[derive(Debug, Clone)]
+pub struct KeyRotation {
+    pub host_id: String,
+    pub previous_key_id: String,
+    pub key_id: String,
+    pub public_key: [u8; 32],
+    /// The signed request and both signatures, kept in the evidence log for auditors.
+    pub proof: serde_json::Value,
+    pub now: i64,
+}
+
+/// A rotation refused by the store (the current key is no longer the host's active key).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RotateRefusal {
+    HostRevoked,
+    KeyNotActive,
+    KeyInUse,
+}
+
+/// One key change in a host's history.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct KeyEvent {
+    pub event: KeyEventKind,
+    pub key_id: String,
+    pub previous_key_id: Option<String>,
+    pub authorized_by: String,
+    #[serde(serialize_with = "crate::time::ser")]
+    pub at: i64,
+    /// Where the event sits in the evidence log (pending keys are not logged).
+    pub log_index: Option<u64>,
+}
+
+/// One of a host's keys.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HostKey {
+    pub key_id: String,
+    pub state: String,
+    #[serde(serialize_with = "crate::time::ser")]
+    pub created_at: i64,
+    #[serde(serialize_with = "crate::time::ser_opt")]
+    pub retired_at: Option<i64>,
+}
+
+/// An admin or policy change: who (token id), what, when.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AuditRecord {
+    #[serde(serialize_with = "crate::time::ser")]
+    pub at: i64,
+    pub actor: String,
+    pub event: String,
+    pub target: String,
+    pub detail: String,
+}
+
+/// The result of revoking an API token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenRevocation {
+    Revoked,
+    NotFound,
+    /// The token is the last active admin token: revoking it would lock every admin out.
+    LastAdmin,
 }
 
 /// Enrollment refused, with the reason the API reports.
@@ -37,12 +131,16 @@ pub enum EnrollRefusal {
     SecretRevoked,
     SecretUsed,
     HostRevoked,
-    /// Known host, new key, secret not fresh: the key is recorded as pending approval.
+    /// Known host, new key, fleet secret: the key is recorded as pending approval.
     KeyChangeNeedsApproval {
         host_id: String,
     },
     /// The key is already enrolled for another host.
     KeyInUse,
+    /// The secret was created to re-key another host.
+    SecretForAnotherHost,
+    /// The host, or the secret, already has as many pending keys as allowed.
+    TooManyPendingKeys,
 }
 
 /// A key the server knows.
@@ -54,6 +152,8 @@ pub struct KeyRecord {
     /// `active`, `pending` (awaiting approval) or `retired`.
     pub state: String,
     pub host_revoked: bool,
+    /// When the host enrolled: no report may say it was collected long before.
+    pub host_enrolled_at: i64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -70,6 +170,8 @@ pub struct SecretRecord {
     #[serde(serialize_with = "crate::time::ser_opt")]
     pub revoked_at: Option<i64>,
     pub note: String,
+    /// Set: this secret re-keys that one host (and nothing else). `None`: a fleet secret.
+    pub host_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -224,6 +326,8 @@ pub struct HostDetail {
     pub transitions: Vec<Transition>,
     pub gaps: Vec<GapEvent>,
     pub reports: Vec<LogEntry>,
+    pub keys: Vec<HostKey>,
+    pub key_events: Vec<KeyEvent>,
 }
 
 /// One host's finding states at some time.
@@ -251,4 +355,6 @@ pub struct Counts {
     pub reports: u64,
     pub gaps: u64,
     pub transitions: u64,
+    /// Keys waiting for an admin's approval.
+    pub pending_keys: u64,
 }

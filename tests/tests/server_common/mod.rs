@@ -29,13 +29,39 @@ impl Drop for Server {
 /// Starts the server on `data_dir`. `admin` is the admin token when restarting on an existing
 /// directory (it is printed only on first start).
 pub fn start(data_dir: &Path, admin: Option<&str>, extra: &[&str]) -> Server {
+    start_with_umask(data_dir, admin, extra, None)
+}
+
+/// The server binary, built for this test run.
+pub fn server_bin() -> PathBuf {
     let bin = evidence_tests::binary("evidence-server");
     assert!(
         bin.exists(),
         "build the server first: cargo build -p evidence-server ({})",
         bin.display()
     );
-    let mut child = Command::new(&bin)
+    bin
+}
+
+/// [`start`], under the given umask (through `sh`) when one is given.
+pub fn start_with_umask(
+    data_dir: &Path,
+    admin: Option<&str>,
+    extra: &[&str],
+    umask: Option<&str>,
+) -> Server {
+    let bin = server_bin();
+    let mut command = match umask {
+        Some(mask) => {
+            let mut c = Command::new("sh");
+            c.arg("-c")
+                .arg(format!("umask {mask}; exec \"$0\" \"$@\""))
+                .arg(&bin);
+            c
+        }
+        None => Command::new(&bin),
+    };
+    let mut child = command
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(data_dir)
         .args(extra)

@@ -27,7 +27,12 @@ pub fn rss_mib() -> (f64, f64) {
 }
 
 pub fn populate(data_dir: &std::path::Path, hosts: usize) -> anyhow::Result<()> {
-    let store = evidence_server::serve::open_store(data_dir)?;
+    let config = evidence_server::config::Config {
+        data_dir: data_dir.to_path_buf(),
+        ..Default::default()
+    };
+    let prepared = evidence_server::serve::prepare(&config)?;
+    let store = prepared.store;
     store.set_bulk_load()?;
     let now = evidence_server::time::now_us();
     let secret = SecretRecord {
@@ -39,6 +44,7 @@ pub fn populate(data_dir: &std::path::Path, hosts: usize) -> anyhow::Result<()> 
         uses: 0,
         revoked_at: None,
         note: "populate".into(),
+        host_id: None,
     };
     store.create_secret(&secret)?;
     let policy = evidence_controls::Policy::default();

@@ -1,0 +1,148 @@
+//! Connection limits, applied before TLS: at most `max_connections` open at once (one more is
+//! closed on arrival, so the excess costs a socket and nothing else), and every connection
+//! with no byte read or written for `idle_timeout` is closed, whatever its protocol (HTTP/1
+//! keep-alive, HTTP/2, or a client that never sends anything after the handshake).
+
+use std::future::{Future, Ready};
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum_server::accept::Accept;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio::sync::OwnedSemaphorePermit;
+use tokio::time::{Instant, Sleep};
+
+use crate::state::AppState;
+
+/// The acceptor under TLS that takes a connection slot and arms the idle timer.
+#[derive(Clone)]
+pub struct LimitAcceptor {
+    state: Arc<AppState>,
+    idle: Duration,
+}
+
+impl LimitAcceptor {
+    pub fn new(state: Arc<AppState>) -> Self {
+        let idle = Duration::from_secs(state.config.idle_timeout_secs);
+        Self { state, idle }
+    }
+}
+
+impl<S> Accept<TcpStream, S> for LimitAcceptor {
+    type Stream = Guarded<TcpStream>;
+    type Service = S;
+    type Future = Ready<io::Result<(Self::Stream, S)>>;
+
+    fn accept(&self, stream: TcpStream, service: S) -> Self::Future {
+        match self.state.limits.connections.clone().try_acquire_owned() {
+            Ok(permit) => {
+                let _ = stream.set_nodelay(true);
+                std::future::ready(Ok((Guarded::new(stream, permit, self.idle), service)))
+            }
+            Err(_) => {
+                // Dropping the stream closes it before any TLS work is done.
+                self.state.metrics.connection_refused();
+                std::future::ready(Err(io::Error::other("connection limit reached")))
+            }
+        }
+    }
+}
+
+/// A connection holding its slot, closed after `idle` without traffic.
+pub struct Guarded<S> {
+    inner: S,
+    _slot: OwnedSemaphorePermit,
+    idle: Duration,
+    deadline: Pin<Box<Sleep>>,
+}
+
+impl<S> Guarded<S> {
+    fn new(inner: S, slot: OwnedSemaphorePermit, idle: Duration) -> Self {
+        Self {
+            inner,
+            _slot: slot,
+            idle,
+            deadline: Box::pin(tokio::time::sleep(idle)),
+        }
+    }
+
+    fn touch(&mut self) {
+        self.deadline.as_mut().reset(Instant::now() + self.idle);
+    }
+
+    /// Ready with an error once the connection has been idle too long.
+    fn expired(&mut self, cx: &mut Context<'_>) -> Poll<io::Error> {
+        self.deadline
+            .as_mut()
+            .poll(cx)
+            .map(|()| io::Error::new(io::ErrorKind::TimedOut, "connection idle too long"))
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Guarded<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        match Pin::new(&mut self.inner).poll_read(cx, buf) {
+            Poll::Ready(Ok(())) => {
+                if buf.filled().len() > before {
+                    self.touch();
+                }
+                Poll::Ready(Ok(()))
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => self.expired(cx).map(Err),
+        }
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Guarded<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match Pin::new(&mut self.inner).poll_write(cx, buf) {
+            Poll::Ready(Ok(n)) => {
+                self.touch();
+                Poll::Ready(Ok(n))
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => self.expired(cx).map(Err),
+        }
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match Pin::new(&mut self.inner).poll_write_vectored(cx, bufs) {
+            Poll::Ready(Ok(n)) => {
+                self.touch();
+                Poll::Ready(Ok(n))
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => self.expired(cx).map(Err),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+}
