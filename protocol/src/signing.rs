@@ -246,7 +246,11 @@ mod tests {
         let mut constant = [0u8; 64];
         constant[0] = 1;
         for p in &points {
-            assert_eq!(check_public_key(p), Err(SigningError::SmallOrderKey), "{p:02x?}");
+            assert_eq!(
+                check_public_key(p),
+                Err(SigningError::SmallOrderKey),
+                "{p:02x?}"
+            );
             assert!(verify(p, b"any report", &constant).is_err());
         }
         for delta in [2, 3, 18] {

@@ -130,7 +130,11 @@ impl SimHost {
 
     /// Rotates to `new_key` with a request signed by the current key and the new key; on
     /// success the host signs with the new key from now on. The status and body.
-    pub async fn rotate(&mut self, api: &Api, new_key: SigningKey) -> anyhow::Result<(u16, Vec<u8>)> {
+    pub async fn rotate(
+        &mut self,
+        api: &Api,
+        new_key: SigningKey,
+    ) -> anyhow::Result<(u16, Vec<u8>)> {
         let body = serde_json::to_vec(&RotateKeyRequest {
             host_id: self.host_id.clone(),
             new_public_key: new_key.public_key_b64(),

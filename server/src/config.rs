@@ -90,7 +90,10 @@ impl Config {
     pub fn validate(&self) -> anyhow::Result<()> {
         let secs = [
             ("report_interval_secs", self.report_interval_secs),
-            ("tls_handshake_timeout_secs", self.tls_handshake_timeout_secs),
+            (
+                "tls_handshake_timeout_secs",
+                self.tls_handshake_timeout_secs,
+            ),
             ("header_read_timeout_secs", self.header_read_timeout_secs),
             ("body_read_timeout_secs", self.body_read_timeout_secs),
             ("idle_timeout_secs", self.idle_timeout_secs),

@@ -90,8 +90,8 @@ impl DataDir {
     pub fn open(path: &Path) -> anyhow::Result<DataDir> {
         create_private_dir(path)?;
         let lock_path = path.join(LOCK);
-        let mut lock = private_file(&lock_path)
-            .with_context(|| format!("opening {}", lock_path.display()))?;
+        let mut lock =
+            private_file(&lock_path).with_context(|| format!("opening {}", lock_path.display()))?;
         if let Err(e) = lock.try_lock() {
             let mut holder = String::new();
             let _ = lock.read_to_string(&mut holder);

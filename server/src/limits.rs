@@ -63,8 +63,18 @@ mod tests {
             assert_eq!(limiter.take_at("ens_a", t0), Ok(()));
         }
         let wait = limiter.take_at("ens_a", t0).unwrap_err();
-        assert!(wait <= Duration::from_secs(1) && wait > Duration::ZERO, "{wait:?}");
-        assert_eq!(limiter.take_at("ens_b", t0), Ok(()), "other secrets are not affected");
-        assert_eq!(limiter.take_at("ens_a", t0 + Duration::from_secs(1)), Ok(()));
+        assert!(
+            wait <= Duration::from_secs(1) && wait > Duration::ZERO,
+            "{wait:?}"
+        );
+        assert_eq!(
+            limiter.take_at("ens_b", t0),
+            Ok(()),
+            "other secrets are not affected"
+        );
+        assert_eq!(
+            limiter.take_at("ens_a", t0 + Duration::from_secs(1)),
+            Ok(())
+        );
     }
 }

@@ -125,7 +125,11 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         let path = dir.file(crate::datadir::ADMIN_TOKEN);
         write_private(&path, format!("{token}\n").as_bytes())?;
         writeln!(out, "admin token (shown once, store it now): {token}")?;
-        writeln!(out, "admin token also saved in {} (mode 0600)", path.display())?;
+        writeln!(
+            out,
+            "admin token also saved in {} (mode 0600)",
+            path.display()
+        )?;
         tracing::info!(target: "audit", event = "token_created", actor = "server", target = id, "initial admin token");
     }
     let policy = match store.policy_at(i64::MAX)? {
@@ -153,7 +157,11 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     state.reload_credentials()?;
     state.load_fleet()?;
     crate::writer::spawn(state.clone(), rx);
-    writeln!(out, "tls certificate sha256 fingerprint: {}", tls.fingerprint)?;
+    writeln!(
+        out,
+        "tls certificate sha256 fingerprint: {}",
+        tls.fingerprint
+    )?;
     writeln!(
         out,
         "tls certificate valid until {}",

@@ -19,26 +19,50 @@ use server_common::{runtime, server_bin, start, start_with_umask, temp_dir, Serv
 
 async fn machine_id(server: &Server, host_id: &str) -> String {
     let hosts = server.get("/v1/hosts", Some(&server.admin)).await.1;
-    hosts["hosts"].as_array().unwrap().iter().find(|h| h["host_id"] == host_id).unwrap()["machine_id"]
+    hosts["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["host_id"] == host_id)
+        .unwrap()["machine_id"]
         .as_str()
         .unwrap()
         .to_string()
 }
 
 async fn metrics(server: &Server) -> String {
-    let resp = server.api.http.get(format!("{}/metrics", server.base)).bearer_auth(&server.admin).send().await.unwrap();
+    let resp = server
+        .api
+        .http
+        .get(format!("{}/metrics", server.base))
+        .bearer_auth(&server.admin)
+        .send()
+        .await
+        .unwrap();
     resp.text().await.unwrap()
 }
 
 async fn new_secret(server: &Server, body: Value) -> (u16, Value) {
-    server.send("POST", "/v1/admin/enrollment-secrets", Some(&server.admin), Some("application/json"), serde_json::to_vec(&body).unwrap()).await
+    server
+        .send(
+            "POST",
+            "/v1/admin/enrollment-secrets",
+            Some(&server.admin),
+            Some("application/json"),
+            serde_json::to_vec(&body).unwrap(),
+        )
+        .await
 }
 
 #[test]
 fn a_fleet_secret_cannot_take_over_a_known_host_and_every_key_change_is_logged() {
     let (tmp, data) = temp_dir();
     let config = tmp.path().join("server.toml");
-    std::fs::write(&config, "enroll_burst_per_secret = 8\nenroll_per_minute_per_secret = 6\n").unwrap();
+    std::fs::write(
+        &config,
+        "enroll_burst_per_secret = 8\nenroll_per_minute_per_secret = 6\n",
+    )
+    .unwrap();
     let server = start(&data, None, &["--config", config.to_str().unwrap()]);
     runtime().block_on(async {
         let admin = Some(server.admin.as_str());
@@ -140,12 +164,19 @@ fn signing_placeholder() -> String {
 }
 
 fn mode(path: &std::path::Path) -> u32 {
-    std::fs::metadata(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())).permissions().mode() & 0o777
+    std::fs::metadata(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .permissions()
+        .mode()
+        & 0o777
 }
 
 /// Runs the server binary with `args` to completion (it must stop by itself).
 fn run_server(args: &[&str]) -> std::process::Output {
-    Command::new(server_bin()).args(args).output().expect("run evidence-server")
+    Command::new(server_bin())
+        .args(args)
+        .output()
+        .expect("run evidence-server")
 }
 
 #[test]
@@ -155,30 +186,65 @@ fn the_operator_is_protected_from_lost_keys_a_second_server_and_admin_lockout() 
     let d = data.to_str().unwrap().to_string();
     // Modes, whatever the umask.
     assert_eq!(mode(&data), 0o700);
-    for f in ["evidence.db", "server-key.pk8", "tls-key.pem", "admin-token", "lock"] {
+    for f in [
+        "evidence.db",
+        "server-key.pk8",
+        "tls-key.pem",
+        "admin-token",
+        "lock",
+    ] {
         assert_eq!(mode(&data.join(f)), 0o600, "{f}");
     }
     if data.join("evidence.db-wal").exists() {
         assert_eq!(mode(&data.join("evidence.db-wal")), 0o600, "WAL");
     }
-    assert_eq!(std::fs::read_to_string(data.join("admin-token")).unwrap().trim(), server.admin, "the printed token is saved");
+    assert_eq!(
+        std::fs::read_to_string(data.join("admin-token"))
+            .unwrap()
+            .trim(),
+        server.admin,
+        "the printed token is saved"
+    );
 
     // A second server on the same directory refuses, naming the directory and the holder.
     let second = run_server(&["serve", "--listen", "127.0.0.1:0", "--data-dir", &d]);
     let err = String::from_utf8_lossy(&second.stderr);
     assert!(!second.status.success());
-    assert!(err.contains(&d) && err.contains(&format!("pid {}", server.child.id())), "{err}");
+    assert!(
+        err.contains(&d) && err.contains(&format!("pid {}", server.child.id())),
+        "{err}"
+    );
     // A busy port stops the start before anything is created.
     let other = tmp.path().join("other");
     let addr = server.base.trim_start_matches("https://").to_string();
-    let busy = run_server(&["serve", "--listen", &addr, "--data-dir", other.to_str().unwrap()]);
+    let busy = run_server(&[
+        "serve",
+        "--listen",
+        &addr,
+        "--data-dir",
+        other.to_str().unwrap(),
+    ]);
     let err = String::from_utf8_lossy(&busy.stderr);
     assert!(!busy.status.success() && err.contains(&addr), "{err}");
-    assert!(!other.exists(), "nothing was created for a server that could not listen");
+    assert!(
+        !other.exists(),
+        "nothing was created for a server that could not listen"
+    );
     // Values that would overflow are refused at start-up.
-    let overflow = run_server(&["serve", "--listen", "127.0.0.1:0", "--data-dir", other.to_str().unwrap(), "--max-clock-skew-secs", "9223372036854775807"]);
+    let overflow = run_server(&[
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--data-dir",
+        other.to_str().unwrap(),
+        "--max-clock-skew-secs",
+        "9223372036854775807",
+    ]);
     let err = String::from_utf8_lossy(&overflow.stderr);
-    assert!(!overflow.status.success() && err.contains("max_clock_skew_secs"), "{err}");
+    assert!(
+        !overflow.status.success() && err.contains("max_clock_skew_secs"),
+        "{err}"
+    );
 
     runtime().block_on(async {
         let m = metrics(&server).await;
@@ -219,31 +285,62 @@ fn the_operator_is_protected_from_lost_keys_a_second_server_and_admin_lockout() 
     std::fs::rename(data.join("server-key.pk8"), tmp.path().join("key.bak")).unwrap();
     let out = run_server(&["serve", "--listen", "127.0.0.1:0", "--data-dir", &d]);
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success() && err.contains("server-key.pk8") && err.contains("restore"), "{err}");
-    assert!(!String::from_utf8_lossy(&out.stdout).contains("admin token"), "no new admin token");
-    assert!(!data.join("server-key.pk8").exists(), "no key was made in its place");
+    assert!(
+        !out.status.success() && err.contains("server-key.pk8") && err.contains("restore"),
+        "{err}"
+    );
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains("admin token"),
+        "no new admin token"
+    );
+    assert!(
+        !data.join("server-key.pk8").exists(),
+        "no key was made in its place"
+    );
     std::fs::rename(tmp.path().join("key.bak"), data.join("server-key.pk8")).unwrap();
     std::fs::rename(data.join("tls-key.pem"), tmp.path().join("tls.bak")).unwrap();
     let out = run_server(&["serve", "--listen", "127.0.0.1:0", "--data-dir", &d]);
     assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("tls-key.pem"));
     // A missing database beside its keys, a zero-byte or a foreign database file: refused.
     std::fs::rename(tmp.path().join("tls.bak"), data.join("tls-key.pem")).unwrap();
-    for (name, content) in [("empty", &b""[..]), ("foreign", &b"not a database at all, just text"[..])] {
+    for (name, content) in [
+        ("empty", &b""[..]),
+        ("foreign", &b"not a database at all, just text"[..]),
+    ] {
         let dir = tmp.path().join(name);
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("evidence.db"), content).unwrap();
-        let out = run_server(&["serve", "--listen", "127.0.0.1:0", "--data-dir", dir.to_str().unwrap()]);
+        let out = run_server(&[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            dir.to_str().unwrap(),
+        ]);
         let err = String::from_utf8_lossy(&out.stderr);
-        assert!(!out.status.success() && err.contains("evidence.db"), "{name}: {err}");
-        assert_eq!(std::fs::read(dir.join("evidence.db")).unwrap(), content, "{name}: left as it was");
+        assert!(
+            !out.status.success() && err.contains("evidence.db"),
+            "{name}: {err}"
+        );
+        assert_eq!(
+            std::fs::read(dir.join("evidence.db")).unwrap(),
+            content,
+            "{name}: left as it was"
+        );
     }
     std::fs::rename(data.join("evidence.db"), tmp.path().join("db.bak")).unwrap();
     let out = run_server(&["serve", "--listen", "127.0.0.1:0", "--data-dir", &d]);
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success() && err.contains("evidence.db is missing"), "{err}");
+    assert!(
+        !out.status.success() && err.contains("evidence.db is missing"),
+        "{err}"
+    );
     // verify-log on a directory without a store is an error, not "0 entries verified".
     let empty = tmp.path().join("nothing");
     std::fs::create_dir_all(&empty).unwrap();
     let out = run_server(&["verify-log", "--data-dir", empty.to_str().unwrap()]);
-    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("no evidence store"), "{out:?}");
+    assert!(
+        !out.status.success() && String::from_utf8_lossy(&out.stderr).contains("no evidence store"),
+        "{out:?}"
+    );
 }

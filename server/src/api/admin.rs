@@ -114,7 +114,13 @@ pub async fn create_secret(
             Some(h) => format!("re-keys host {h}"),
             None => "fleet".into(),
         };
-        Ok(crate::audit::change(&s, "secret_created", &caller.token_id, &r.id, &scope)?)
+        Ok(crate::audit::change(
+            &s,
+            "secret_created",
+            &caller.token_id,
+            &r.id,
+            &scope,
+        )?)
     })
     .await?;
     Ok((

@@ -20,8 +20,8 @@ use evidence_protocol::{Digest, Receipt, Report, ReportKind, SignedReceipt};
 use super::error::{json_error, ApiErr};
 use crate::state::AppState;
 use crate::store::{
-    AppendContent, AppendItem, AppendRefusal, EnrollAttempt, EnrollRefusal, KeyRecord,
-    KeyRotation, RotateRefusal,
+    AppendContent, AppendItem, AppendRefusal, EnrollAttempt, EnrollRefusal, KeyRecord, KeyRotation,
+    RotateRefusal,
 };
 
 /// Longest accepted identity / version string.
@@ -31,7 +31,7 @@ const MAX_TEXT: usize = 256;
 /// is dropped.
 pub struct BodyBytes {
     pub bytes: Bytes,
-    _memory: tokio::sync::OwnedSemaphorePermit,
+    _memory: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 impl std::ops::Deref for BodyBytes {
@@ -41,9 +41,14 @@ impl std::ops::Deref for BodyBytes {
     }
 }
 
-/// Reads the body after checking the content type (415): refused at once with 503 when the
-/// bodies being read already hold the memory allowed, 413 beyond the size limit, 408 when it
-/// does not arrive within the body-read timeout.
+/// The first bytes of every body are not counted against `max_inflight_body_bytes`, so that
+/// slow or stalled large uploads can never starve ordinary reports (a few KiB): those bytes are
+/// bounded by `max_connections` instead.
+pub const UNCOUNTED_BODY_BYTES: usize = 64 << 10;
+
+/// Reads the body after checking the content type (415): 413 beyond the size limit, 503 at
+/// once when the bodies being read already hold the memory allowed, 408 when it does not
+/// arrive within the body-read timeout.
 pub async fn read_json_body(
     state: &AppState,
     headers: &HeaderMap,
@@ -80,72 +85,88 @@ pub async fn read_json_body(
         // Far too large: refuse without reading; the client may see the connection close.
         return Err(too_large());
     }
-    // Memory for the body: its declared length (up to the limit), or the limit when unknown.
-    let reserve = declared.unwrap_or(limit).clamp(1, limit) as u32;
-    let memory = state
-        .limits
-        .body_bytes
-        .clone()
-        .try_acquire_many_owned(reserve)
-        .map_err(|_| {
+    let timeout = std::time::Duration::from_secs(state.config.body_read_timeout_secs);
+    let read = read_bounded(state, body, limit, declared.unwrap_or(0));
+    match tokio::time::timeout(timeout, read).await {
+        Err(_) => Err(ApiErr::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "body_timeout",
+            format!(
+                "the request body did not arrive within {} s",
+                timeout.as_secs()
+            ),
+        )),
+        Ok(Read::Body(bytes, memory)) => Ok(BodyBytes {
+            bytes,
+            _memory: memory,
+        }),
+        Ok(Read::TooLarge) => Err(too_large()),
+        Ok(Read::Busy) => {
             state.metrics.body_refused();
-            ApiErr::new(
+            Err(ApiErr::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "server_busy",
-                "the server is reading as many request bodies as it allows: retry shortly",
+                "the server is holding as many request body bytes as it allows: retry shortly",
             )
-            .retry_after(1)
-        })?;
-    let timeout = std::time::Duration::from_secs(state.config.body_read_timeout_secs);
-    let bytes = tokio::time::timeout(timeout, read_bounded(body, limit, declared.unwrap_or(0)))
-        .await
-        .map_err(|_| {
-            ApiErr::new(
-                StatusCode::REQUEST_TIMEOUT,
-                "body_timeout",
-                format!(
-                    "the request body did not arrive within {} s",
-                    timeout.as_secs()
-                ),
-            )
-        })?
-        .ok_or_else(too_large)?;
-    Ok(BodyBytes {
-        bytes,
-        _memory: memory,
-    })
+            .retry_after(1))
+        }
+    }
 }
 
 /// A body up to this many times the limit is read and discarded before the 413 is sent, so a
 /// client that is still sending reads the answer instead of a reset connection.
 const DRAIN_FACTOR: usize = 4;
 
-/// The body's bytes when it holds at most `limit` bytes; otherwise `None`, after discarding up
-/// to `limit * DRAIN_FACTOR` bytes of it (never keeping more than `limit` in memory).
-async fn read_bounded(body: Body, limit: usize, size_hint: usize) -> Option<Bytes> {
+enum Read {
+    Body(Bytes, Option<tokio::sync::OwnedSemaphorePermit>),
+    TooLarge,
+    Busy,
+}
+
+/// Reads the body, keeping at most `limit` bytes (discarding up to `limit * DRAIN_FACTOR`
+/// before answering TooLarge). Bytes kept past [`UNCOUNTED_BODY_BYTES`] take permits from the
+/// in-flight memory bound as they arrive; none left: Busy.
+async fn read_bounded(state: &AppState, body: Body, limit: usize, size_hint: usize) -> Read {
     use axum::body::HttpBody;
     let mut body = std::pin::pin!(body);
-    let mut kept = Vec::with_capacity(size_hint.min(limit));
+    let mut kept = Vec::with_capacity(size_hint.min(limit).min(UNCOUNTED_BODY_BYTES));
+    let mut memory: Option<tokio::sync::OwnedSemaphorePermit> = None;
     let mut seen = 0usize;
     loop {
         let frame = std::future::poll_fn(|cx| body.as_mut().poll_frame(cx)).await;
         match frame {
             None => break,
-            Some(Err(_)) => return None,
+            Some(Err(_)) => return Read::TooLarge,
             Some(Ok(frame)) => {
                 let Some(data) = frame.data_ref() else {
                     continue;
                 };
                 seen = seen.saturating_add(data.len());
                 if seen <= limit {
+                    let counted = seen.saturating_sub(UNCOUNTED_BODY_BYTES);
+                    let held = memory.as_ref().map_or(0, |m| m.num_permits());
+                    if counted > held {
+                        let more = (counted - held) as u32;
+                        match state.limits.body_bytes.clone().try_acquire_many_owned(more) {
+                            Ok(permit) => match memory.as_mut() {
+                                Some(m) => m.merge(permit),
+                                None => memory = Some(permit),
+                            },
+                            Err(_) => return Read::Busy,
+                        }
+                    }
                     kept.extend_from_slice(data);
                 } else if seen > limit.saturating_mul(DRAIN_FACTOR) {
-                    return None;
+                    return Read::TooLarge;
                 }
             }
         }
     }
-    (seen <= limit).then(|| Bytes::from(kept))
+    if seen <= limit {
+        Read::Body(Bytes::from(kept), memory)
+    } else {
+        Read::TooLarge
+    }
 }
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Result<&'a str, ApiErr> {
@@ -408,9 +429,21 @@ async fn rotate_inner(
         .await
         .map_err(ApiErr::internal)??
         .map_err(|r| match r {
-            RotateRefusal::HostRevoked => ApiErr::new(StatusCode::FORBIDDEN, "host_revoked", "this host was revoked"),
-            RotateRefusal::KeyNotActive => ApiErr::new(StatusCode::FORBIDDEN, "key_not_active", "the signing key is not the host's active key"),
-            RotateRefusal::KeyInUse => ApiErr::new(StatusCode::CONFLICT, "key_in_use", "the new key is enrolled for another host or was retired"),
+            RotateRefusal::HostRevoked => ApiErr::new(
+                StatusCode::FORBIDDEN,
+                "host_revoked",
+                "this host was revoked",
+            ),
+            RotateRefusal::KeyNotActive => ApiErr::new(
+                StatusCode::FORBIDDEN,
+                "key_not_active",
+                "the signing key is not the host's active key",
+            ),
+            RotateRefusal::KeyInUse => ApiErr::new(
+                StatusCode::CONFLICT,
+                "key_in_use",
+                "the new key is enrolled for another host or was retired",
+            ),
         })?;
     crate::audit::security(
         state,
@@ -419,7 +452,12 @@ async fn rotate_inner(
         &current.key_id,
         &format!("host {}: key {new_key_id}", current.host_id),
     );
-    state.activate_cached_key(&outcome.host_id, &outcome.key_id, new_key, current.host_enrolled_at);
+    state.activate_cached_key(
+        &outcome.host_id,
+        &outcome.key_id,
+        new_key,
+        current.host_enrolled_at,
+    );
     Ok(Json(state.enroll_response(outcome)))
 }
 
@@ -472,7 +510,10 @@ async fn submit_inner(
     if report.seq == 0 {
         return Err(ApiErr::unprocessable("invalid_field", "seq starts at 1"));
     }
-    for (field, value) in [("seq", report.seq), ("dropped_reports", report.dropped_reports)] {
+    for (field, value) in [
+        ("seq", report.seq),
+        ("dropped_reports", report.dropped_reports),
+    ] {
         if value > i64::MAX as u64 {
             return Err(ApiErr::unprocessable(
                 "invalid_field",

@@ -422,7 +422,9 @@ fn secrets_tokens_and_policy_versions_round_trip(store: Box<dyn Store>) -> Store
     )?;
     check(
         s.revoke_token("a2", T0 + 3)? == TokenRevocation::LastAdmin
-            && s.tokens()?.iter().any(|t| t.id == "a2" && t.revoked_at.is_none()),
+            && s.tokens()?
+                .iter()
+                .any(|t| t.id == "a2" && t.revoked_at.is_none()),
         "the last admin token is kept",
     )?;
     let record = AuditRecord {
@@ -460,7 +462,9 @@ fn a_fleet_secret_leaves_a_new_key_pending_and_the_host_keeps_its_key(
     let keys = s.keys()?;
     check(
         keys.iter().any(|k| k.key_id == "k1" && k.state == "active")
-            && keys.iter().any(|k| k.key_id == "k2" && k.state == "pending"),
+            && keys
+                .iter()
+                .any(|k| k.key_id == "k2" && k.state == "pending"),
         "the current key stays active",
     )?;
     for key in 3..=(2 + crate::rules::MAX_PENDING_KEYS_PER_HOST as u8 - 1) {
@@ -478,10 +482,16 @@ fn a_fleet_secret_leaves_a_new_key_pending_and_the_host_keeps_its_key(
             .filter(|e| e.event == KeyEventKind::Pending)
             .count() as u64
             == crate::rules::MAX_PENDING_KEYS_PER_HOST
-            && detail.key_events.iter().all(|e| e.event != KeyEventKind::Pending || e.log_index.is_none()),
+            && detail
+                .key_events
+                .iter()
+                .all(|e| e.event != KeyEventKind::Pending || e.log_index.is_none()),
         "each pending attempt is in the host's history",
     )?;
-    check(s.counts()?.pending_keys == crate::rules::MAX_PENDING_KEYS_PER_HOST, "counted")?;
+    check(
+        s.counts()?.pending_keys == crate::rules::MAX_PENDING_KEYS_PER_HOST,
+        "counted",
+    )?;
     Ok(())
 }
 
@@ -528,9 +538,20 @@ fn host_secrets_and_signed_rotations_change_keys_with_logged_events(
         "another host's key cannot rotate this host",
     )?;
     let _ = other;
-    let events: Vec<KeyEventKind> = s.host(&h)?.expect("host").key_events.iter().map(|e| e.event).collect();
+    let events: Vec<KeyEventKind> = s
+        .host(&h)?
+        .expect("host")
+        .key_events
+        .iter()
+        .map(|e| e.event)
+        .collect();
     check(
-        events == [KeyEventKind::Rotated, KeyEventKind::Rekeyed, KeyEventKind::Enrolled],
+        events
+            == [
+                KeyEventKind::Rotated,
+                KeyEventKind::Rekeyed,
+                KeyEventKind::Enrolled,
+            ],
         "key history, newest first",
     )?;
     // Key events are log entries: 2 enrollments, a re-key and a rotation; the chain verifies.
@@ -539,7 +560,8 @@ fn host_secrets_and_signed_rotations_change_keys_with_logged_events(
         "key events are chained in the evidence log",
     )?;
     let body = s.report_bytes(3)?.expect("entry 3");
-    let v: serde_json::Value = serde_json::from_slice(&body).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let v: serde_json::Value =
+        serde_json::from_slice(&body).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     check(
         v["event"] == "rotated" && v["previous_key_id"] == "k2" && v["proof"]["request"] == "r",
         "the rotation's proof is in the log",

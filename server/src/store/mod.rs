@@ -47,8 +47,10 @@ pub trait Store: Send + Sync + 'static {
     fn approve_key(&self, host_id: &str, key_id: &str, now: i64, by: &str) -> StoreResult<bool>;
     /// Replaces a host's active key with a new one, on the authority of a request signed by the
     /// current key (verified by the caller); the key event and its proof go in the log.
-    fn rotate_key(&self, rotation: &KeyRotation)
-        -> StoreResult<Result<EnrollOutcome, RotateRefusal>>;
+    fn rotate_key(
+        &self,
+        rotation: &KeyRotation,
+    ) -> StoreResult<Result<EnrollOutcome, RotateRefusal>>;
     /// Revokes a host: its keys stop working and it cannot enroll again. False if unknown.
     fn revoke_host(&self, host_id: &str, now: i64) -> StoreResult<bool>;
 

@@ -9,8 +9,8 @@ use std::sync::Mutex;
 use evidence_protocol::Digest;
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
-use super::*;
 use super::sqlite_ingest::{record_key_change, KeyChange};
+use super::*;
 use crate::rules::{self, EnrollAction, EnrollInputs};
 
 /// Numbered migrations, applied in order; never edit a released one, add the next.
@@ -288,7 +288,8 @@ impl Store for SqliteStore {
                 )
                 .optional()
                 .map_err(db)?;
-            let Some(("pending", public_key)) = pending.as_ref().map(|(s, k)| (s.as_str(), k)) else {
+            let Some(("pending", public_key)) = pending.as_ref().map(|(s, k)| (s.as_str(), k))
+            else {
                 return Ok(false);
             };
             let public_key: [u8; 32] = public_key
@@ -317,7 +318,11 @@ impl Store for SqliteStore {
     fn rotate_key(&self, r: &KeyRotation) -> StoreResult<Result<EnrollOutcome, RotateRefusal>> {
         self.write(|tx| {
             let revoked: Option<Option<i64>> = tx
-                .query_row("SELECT revoked_at FROM hosts WHERE host_id = ?1", [&r.host_id], |row| row.get(0))
+                .query_row(
+                    "SELECT revoked_at FROM hosts WHERE host_id = ?1",
+                    [&r.host_id],
+                    |row| row.get(0),
+                )
                 .optional()
                 .map_err(db)?;
             match revoked {
@@ -326,9 +331,13 @@ impl Store for SqliteStore {
                 Some(None) => {}
             }
             let state = |key_id: &str| -> StoreResult<Option<(String, String)>> {
-                tx.query_row("SELECT host_id, state FROM host_keys WHERE key_id = ?1", [key_id], |row| Ok((row.get(0)?, row.get(1)?)))
-                    .optional()
-                    .map_err(db)
+                tx.query_row(
+                    "SELECT host_id, state FROM host_keys WHERE key_id = ?1",
+                    [key_id],
+                    |row| Ok((row.get(0)?, row.get(1)?)),
+                )
+                .optional()
+                .map_err(db)
             };
             if state(&r.previous_key_id)? != Some((r.host_id.clone(), "active".into())) {
                 return Ok(Err(RotateRefusal::KeyNotActive));
