@@ -44,26 +44,37 @@ impl Default for Config {
     }
 }
 
+/// Seconds between full collections when neither the configuration nor the server says.
+pub const FALLBACK_INTERVAL_SECS: u64 = 3600;
+/// Heartbeat seconds when neither the configuration nor the server says.
+pub const FALLBACK_HEARTBEAT_SECS: u64 = 900;
+
 /// When full collections and heartbeat attestations happen.
+///
+/// `interval_secs` and `heartbeat_secs` are normally left out: the agent then follows the
+/// report interval the server gave at enrollment, so the server never sees it stale (see
+/// [`crate::schedule::Schedule::choose`]).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ScheduleConfig {
-    /// Seconds between full collections. Default: 3600 (one hour).
-    pub interval_secs: u64,
+    /// Seconds between full collections. Default: the server's report interval (stored at
+    /// enrollment), else [`FALLBACK_INTERVAL_SECS`] (one hour).
+    pub interval_secs: Option<u64>,
     /// Up to this many seconds of random delay added to each scheduled collection, so a fleet
-    /// started together does not report together. Default: 300.
+    /// started together does not report together; never more than the interval. Default: 300.
     pub splay_secs: u64,
     /// When no report was made for this many seconds, a signed attestation that the last full
-    /// report still holds is sent. Default: 900 (15 minutes). 0 turns attestations off.
-    pub heartbeat_secs: u64,
+    /// report still holds is sent. 0 turns attestations off. Default: a quarter of the server's
+    /// report interval, else [`FALLBACK_HEARTBEAT_SECS`] (15 minutes).
+    pub heartbeat_secs: Option<u64>,
 }
 
 impl Default for ScheduleConfig {
     fn default() -> Self {
         ScheduleConfig {
-            interval_secs: 3600,
+            interval_secs: None,
             splay_secs: 300,
-            heartbeat_secs: 900,
+            heartbeat_secs: None,
         }
     }
 }
@@ -179,7 +190,7 @@ impl Config {
 
     fn validate(&self) -> anyhow::Result<()> {
         anyhow::ensure!(
-            self.schedule.interval_secs > 0,
+            self.schedule.interval_secs != Some(0),
             "schedule.interval_secs must be above 0"
         );
         anyhow::ensure!(
@@ -229,7 +240,8 @@ mod tests {
     fn an_empty_file_gives_the_documented_defaults() {
         let config = Config::from_toml("").unwrap();
         assert_eq!(config, Config::default());
-        assert_eq!(config.schedule.interval_secs, 3600);
+        assert_eq!(config.schedule.interval_secs, None);
+        assert_eq!(config.schedule.heartbeat_secs, None);
         assert_eq!(config.watch.debounce_ms, 500);
         assert_eq!(config.state_dir, PathBuf::from("/var/lib/evidence-agent"));
     }
@@ -238,6 +250,19 @@ mod tests {
     fn the_shipped_example_parses_and_matches_the_defaults() {
         let text = include_str!("../../packaging/agent.toml");
         assert_eq!(Config::from_toml(text).unwrap(), Config::default());
+    }
+
+    #[test]
+    fn the_shipped_example_documents_the_fallback_interval_and_heartbeat() {
+        // The two keys the server normally decides are commented out in the example, with the
+        // values used when there is no enrollment to take them from.
+        let text = include_str!("../../packaging/agent.toml");
+        let uncommented = text
+            .replace("# interval_secs = ", "interval_secs = ")
+            .replace("# heartbeat_secs = ", "heartbeat_secs = ");
+        let schedule = Config::from_toml(&uncommented).unwrap().schedule;
+        assert_eq!(schedule.interval_secs, Some(FALLBACK_INTERVAL_SECS));
+        assert_eq!(schedule.heartbeat_secs, Some(FALLBACK_HEARTBEAT_SECS));
     }
 
     #[test]

@@ -140,6 +140,7 @@ pub fn run(args: EnrollArgs) -> anyhow::Result<()> {
         server_public_key: response.server_public_key.clone(),
         enrolled_at: chrono::Utc::now(),
         report_interval_secs: response.report_interval_secs,
+        stale_after_intervals: Some(response.stale_after_intervals),
     };
     // The chain continues above whatever the server already holds for this host.
     let mut chain = state.load_chain()?;
@@ -152,6 +153,10 @@ pub fn run(args: EnrollArgs) -> anyhow::Result<()> {
     println!(
         "enrolled with {} as host {} (key {})",
         enrollment.server_url, enrollment.host_id, enrollment.key_id
+    );
+    println!(
+        "the server expects a report every {} s (stale after {} missed intervals)",
+        enrollment.report_interval_secs, response.stale_after_intervals
     );
     println!("state stored in {}", state.path().display());
     Ok(())

@@ -177,6 +177,7 @@ mod tests {
             server_public_key: String::new(),
             enrolled_at: Utc::now(),
             report_interval_secs: 3600,
+            stale_after_intervals: Some(3),
         }
     }
 

@@ -4,7 +4,10 @@
 //! collection at start and every interval plus splay; the affected collectors re-run after a
 //! watched file changes and the debounce quiet time passes; a signed attestation when nothing
 //! was reported for a heartbeat interval), the [`Shipper`] draining the spool, and the systemd
-//! watchdog. Collectors run on a blocking thread under their timeout. SIGTERM or SIGINT stops
+//! watchdog. The interval and heartbeat follow the report interval the server gave at
+//! enrollment unless the configuration sets them ([`Schedule::choose`]); a configured schedule
+//! that would let the server see the host stale is logged as a warning at start. Collectors
+//! run on a blocking thread under their timeout. SIGTERM or SIGINT stops
 //! all three promptly; whatever is spooled stays spooled. Everything sleeps on timers or
 //! kernel events, so an idle agent uses no CPU.
 
@@ -26,7 +29,7 @@ use crate::config::Config;
 use crate::enroll::CommonArgs;
 use crate::lifecycle;
 use crate::outbox::Outbox;
-use crate::schedule::{Backoff, Schedule};
+use crate::schedule::{Backoff, Schedule, ServerExpectation};
 use crate::ship::Client;
 use crate::shipper::{Shipper, StatusHandle};
 use crate::state::StateDir;
@@ -83,13 +86,22 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         .enable_all()
         .max_blocking_threads(2)
         .build()?;
+    let server_expects = ServerExpectation::from_enrollment(&enrollment);
+    let schedule = Schedule::choose(&config.schedule, server_expects.as_ref());
     tracing::info!(
         server = %enrollment.server_url,
         host_id = %enrollment.host_id,
         spooled = outbox.depth(),
         collectors = ?names.iter().map(|n| n.as_str()).collect::<Vec<_>>(),
+        interval_secs = schedule.interval.as_secs_f64(),
+        heartbeat_secs = schedule.heartbeat.map(|h| h.as_secs_f64()),
+        splay_secs = schedule.splay.as_secs_f64(),
+        server_report_interval_secs = enrollment.report_interval_secs,
         "evidence-agent starting"
     );
+    if let Some(warning) = server_expects.and_then(|server| schedule.stale_warning(&server)) {
+        tracing::warn!(%warning, "the configured schedule lets this host go stale on the server");
+    }
     let status = StatusHandle::new(
         state.path().to_path_buf(),
         RunStatus {
@@ -107,6 +119,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         outbox: Mutex::new(outbox),
         status,
         wake: Notify::new(),
+        schedule,
         config,
     };
     let result = runtime.block_on(service.main(client, server_key));
@@ -136,6 +149,8 @@ fn lock(state: &StateDir) -> anyhow::Result<File> {
 
 struct Service {
     config: Config,
+    /// Chosen from the configuration and the server's expectation ([`Schedule::choose`]).
+    schedule: Schedule,
     host: Host,
     names: Vec<CollectorName>,
     key: SigningKey,
@@ -184,13 +199,7 @@ impl Service {
     }
 
     async fn collect_loop(&self, mut stop: watch::Receiver<bool>) -> anyhow::Result<()> {
-        let schedule = Schedule {
-            interval: Duration::from_secs(self.config.schedule.interval_secs),
-            splay: Duration::from_secs(self.config.schedule.splay_secs),
-            heartbeat: Some(self.config.schedule.heartbeat_secs)
-                .filter(|s| *s > 0)
-                .map(Duration::from_secs),
-        };
+        let schedule = &self.schedule;
         let debounce = Duration::from_millis(self.config.watch.debounce_ms);
         let pending = Arc::new(Pending::default());
         let mut watch = if self.config.watch.enabled {

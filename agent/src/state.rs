@@ -3,7 +3,8 @@
 //! * `agent.key`: the host's Ed25519 PKCS#8 document, mode 0600 from creation, never sent
 //!   anywhere (only its public key is, at enrollment).
 //! * `enrollment.json`: written by `enroll`: the server, how its certificate is pinned, the host
-//!   id, and the server's public key that verifies receipts.
+//!   id, the server's public key that verifies receipts, and the report schedule the server
+//!   expects (interval and how many missed intervals make the host stale).
 //! * `chain.json`: where the host's report chain stands: the next sequence number, the digest of
 //!   the last report made (the next one's `prev_digest`), the last full report's digest (what an
 //!   attestation says still holds), and reports dropped but not yet reported to the server.
@@ -48,6 +49,10 @@ pub struct Enrollment {
     pub enrolled_at: DateTime<Utc>,
     /// The interval the server expects reports at (seconds).
     pub report_interval_secs: u64,
+    /// How many intervals without a report make the host stale on the server. `None` in state
+    /// written before the agent stored it.
+    #[serde(default)]
+    pub stale_after_intervals: Option<u32>,
 }
 
 /// The host's report chain (see the module doc).
@@ -194,6 +199,46 @@ mod tests {
             std::fs::read(dir.path().join(KEY_FILE)).unwrap(),
             b"not a key"
         );
+    }
+
+    fn enrollment() -> Enrollment {
+        Enrollment {
+            server_url: "https://s:8443".into(),
+            pin: Pin::Fingerprint("ab".repeat(32)),
+            host_id: "host-1".into(),
+            key_id: "k".into(),
+            server_public_key: "pk".into(),
+            enrolled_at: "2025-01-01T00:00:00Z".parse().unwrap(),
+            report_interval_secs: 60,
+            stale_after_intervals: Some(3),
+        }
+    }
+
+    #[test]
+    fn the_enrollment_keeps_the_servers_schedule_in_a_0600_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = StateDir::open(dir.path()).unwrap();
+        state.save_enrollment(&enrollment()).unwrap();
+        assert_eq!(state.load_enrollment().unwrap(), Some(enrollment()));
+        let mode = std::fs::metadata(dir.path().join(ENROLLMENT_FILE))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+
+    #[test]
+    fn an_enrollment_written_before_the_stale_threshold_was_stored_still_loads() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = StateDir::open(dir.path()).unwrap();
+        let mut json = serde_json::to_value(enrollment()).unwrap();
+        json.as_object_mut()
+            .unwrap()
+            .remove("stale_after_intervals");
+        std::fs::write(dir.path().join(ENROLLMENT_FILE), json.to_string()).unwrap();
+        let loaded = state.load_enrollment().unwrap().unwrap();
+        assert_eq!(loaded.stale_after_intervals, None);
+        assert_eq!(loaded.report_interval_secs, 60);
     }
 
     #[test]

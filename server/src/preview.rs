@@ -1,7 +1,12 @@
 //! `evidence-server preview`: the server and one agent on this machine with one command, in
 //! the spirit of `fleetctl preview`. Starts `evidence-server serve` (a child process), creates
 //! an enrollment secret, enrolls the `evidence-agent` found next to this binary (pinning the
-//! certificate fingerprint) and runs it, until Ctrl-C.
+//! certificate fingerprint) and runs it, until Ctrl-C (SIGINT) or SIGTERM.
+//!
+//! The agent follows the report interval the server gives it at enrollment (`--interval-secs`),
+//! so the host stays fresh for as long as the preview runs. The enrollment secret reaches the
+//! agent in a mode 0600 file (never on a command line, which every local user can read),
+//! deleted once enrollment is over.
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -9,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
 use anyhow::{bail, Context};
+use tokio::signal::unix::{signal, SignalKind};
 
 struct Kill(Child);
 
@@ -29,6 +35,18 @@ pub fn run(data_dir: &Path, listen: SocketAddr, interval_secs: u64) -> anyhow::R
         );
     }
     std::fs::create_dir_all(data_dir)?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    // Listening from the start: a stop asked for while starting up is seen once started, and
+    // the children are still stopped (a signal's default action would leave them running).
+    let (mut interrupt, mut terminate) = {
+        let _runtime = rt.enter();
+        (
+            signal(SignalKind::interrupt())?,
+            signal(SignalKind::terminate())?,
+        )
+    };
     let mut server = Command::new(&exe)
         .args([
             "serve",
@@ -61,25 +79,23 @@ pub fn run(data_dir: &Path, listen: SocketAddr, interval_secs: u64) -> anyhow::R
     let (url, fingerprint) = (url.unwrap(), fingerprint.context("fingerprint")?);
     let admin = std::fs::read_to_string(&token_file)
         .with_context(|| format!("reading {}", token_file.display()))?;
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
     let api = crate::client::Api::new(&url, &fingerprint)?;
     let secret = rt.block_on(api.create_secret(admin.trim()))?;
     let state: PathBuf = data_dir.join("agent");
-    let status = Command::new(&agent)
-        .args([
-            "enroll",
-            "--server",
-            &url,
-            "--token",
-            &secret,
-            "--server-fingerprint",
-            &fingerprint,
-            "--state-dir",
-        ])
+    let secret_file = data_dir.join("enrollment-secret");
+    // A leftover file may have another mode; write_private sets 0600 only on creation.
+    let _ = std::fs::remove_file(&secret_file);
+    crate::serve::write_private(&secret_file, secret.as_bytes())
+        .with_context(|| format!("writing {}", secret_file.display()))?;
+    let enrolled = Command::new(&agent)
+        .args(["enroll", "--server", &url, "--token-file"])
+        .arg(&secret_file)
+        .args(["--server-fingerprint", &fingerprint, "--state-dir"])
         .arg(&state)
-        .status()?;
+        .status();
+    std::fs::remove_file(&secret_file)
+        .with_context(|| format!("deleting {}", secret_file.display()))?;
+    let status = enrolled?;
     if !status.success() {
         bail!("evidence-agent enroll failed ({status})");
     }
@@ -90,7 +106,7 @@ pub fn run(data_dir: &Path, listen: SocketAddr, interval_secs: u64) -> anyhow::R
             .spawn()?,
     );
     println!(
-        "\npreview running: server {url}, agent state {}",
+        "\npreview running: server {url}, agent state {}, agent reports every {interval_secs} s",
         state.display()
     );
     println!("admin token in {} ; try:", token_file.display());
@@ -99,7 +115,12 @@ pub fn run(data_dir: &Path, listen: SocketAddr, interval_secs: u64) -> anyhow::R
         token_file.display()
     );
     println!("Ctrl-C stops both.");
-    rt.block_on(async { tokio::signal::ctrl_c().await })?;
+    rt.block_on(async {
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
+        }
+    });
     drop(agent_run);
     drop(server);
     Ok(())
