@@ -93,7 +93,7 @@ impl Tokens {
         let (id, presented) = parse("evt", bearer)?;
         let map = self.by_id.read().expect("tokens lock");
         let (stored, role) = map.get(&id)?;
-        constant_time_eq::constant_time_eq(stored, &presented).then(|| (id, *role))
+        constant_time_eq::constant_time_eq(stored, &presented).then_some((id, *role))
     }
 
     /// True when the token id is well formed and unknown here (another process, such as

@@ -171,14 +171,11 @@ fn main() -> anyhow::Result<()> {
         }
         Command::AdminToken { data_dir, name } => {
             let store = evidence_server::datadir::existing_store(&data_dir)?;
-            let (id, token) = evidence_server::serve::mint_admin_token(&store, &name)?;
-            store.record_audit(&evidence_server::store::AuditRecord {
-                at: evidence_server::time::now_us(),
-                actor: "local admin-token command".into(),
-                event: "token_created".into(),
-                target: id,
-                detail: "role admin (recovery)".into(),
-            })?;
+            let token = evidence_server::serve::mint_admin_token(
+                &store,
+                &name,
+                "local admin-token command",
+            )?;
             println!("{token}");
             Ok(())
         }

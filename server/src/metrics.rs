@@ -143,7 +143,7 @@ impl Metrics {
         line(
             "evidence_log_entries",
             "gauge",
-            "Entries in the evidence log.",
+            "Reports in the evidence log (key events not counted).",
             counts.reports,
         );
         line(

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use evidence_controls::Status;
 
-use crate::store::{EnrollRefusal, KeyEventKind, NewFinding, SecretRecord};
+use crate::store::{EnrollRefusal, KeyChange, NewFinding, SecretRecord};
 
 /// Most keys one host may have waiting for approval: more is an attack or a broken install.
 pub const MAX_PENDING_KEYS_PER_HOST: u64 = 3;
@@ -99,26 +99,17 @@ pub fn decide_enrollment(i: &EnrollInputs) -> Result<EnrollAction, EnrollRefusal
 /// The evidence-log entry for a key change: the server's own record (JSON, fields in this
 /// order), hash-chained like reports, so a verifier sees which key signed a host's reports
 /// when, and on whose authority.
-pub fn key_event_body(
-    host_id: &str,
-    event: KeyEventKind,
-    key_id: &str,
-    public_key: &[u8; 32],
-    previous_key_id: Option<&str>,
-    authorized_by: &str,
-    at: i64,
-    proof: Option<&serde_json::Value>,
-) -> Vec<u8> {
+pub fn key_event_body(c: &KeyChange) -> Vec<u8> {
     let body = serde_json::json!({
         "type": "key_event",
-        "host_id": host_id,
-        "event": event.as_str(),
-        "key_id": key_id,
-        "public_key": evidence_protocol::signing::b64(public_key),
-        "previous_key_id": previous_key_id,
-        "authorized_by": authorized_by,
-        "at": crate::time::fmt(at),
-        "proof": proof,
+        "host_id": c.host_id,
+        "event": c.event.as_str(),
+        "key_id": c.key_id,
+        "public_key": evidence_protocol::signing::b64(c.public_key),
+        "previous_key_id": c.previous_key_id,
+        "authorized_by": c.authorized_by,
+        "at": crate::time::fmt(c.at),
+        "proof": c.proof,
     });
     serde_json::to_vec(&body).unwrap_or_default()
 }

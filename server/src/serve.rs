@@ -50,18 +50,28 @@ fn open_store(dir: &DataDir) -> anyhow::Result<SqliteStore> {
     SqliteStore::open(&db).with_context(|| format!("opening the store {}", db.display()))
 }
 
-/// Mints an admin token in `store` (first start, or `evidence-server admin-token`).
-pub fn mint_admin_token(store: &dyn Store, name: &str) -> anyhow::Result<(String, String)> {
+/// Mints an admin token in `store` (first start, or `evidence-server admin-token`), recorded
+/// in the audit trail with `actor`; returns the token to show once.
+pub fn mint_admin_token(store: &dyn Store, name: &str, actor: &str) -> anyhow::Result<String> {
     let cred = crate::auth::generate("evt");
+    let now = crate::time::now_us();
     store.create_token(&TokenRecord {
         id: cred.id.clone(),
         hash: cred.hash,
         role: "admin".into(),
         name: name.into(),
-        created_at: crate::time::now_us(),
+        created_at: now,
         revoked_at: None,
     })?;
-    Ok((cred.id, cred.value))
+    tracing::info!(target: "audit", event = "token_created", outcome = "done", actor, target = cred.id, detail = name);
+    store.record_audit(&crate::store::AuditRecord {
+        at: now,
+        actor: actor.into(),
+        event: "token_created".into(),
+        target: cred.id,
+        detail: format!("role admin ({name})"),
+    })?;
+    Ok(cred.value)
 }
 
 /// Raises the open-file limit towards what `max_connections` needs; warns when it cannot.
@@ -121,7 +131,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let store: Arc<dyn Store> = Arc::new(store);
     let mut out = std::io::stdout().lock();
     if store.tokens()?.is_empty() {
-        let (id, token) = mint_admin_token(store.as_ref(), "initial admin")?;
+        let token = mint_admin_token(store.as_ref(), "initial admin", "server (first start)")?;
         let path = dir.file(crate::datadir::ADMIN_TOKEN);
         write_private(&path, format!("{token}\n").as_bytes())?;
         writeln!(out, "admin token (shown once, store it now): {token}")?;
@@ -130,7 +140,6 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             "admin token also saved in {} (mode 0600)",
             path.display()
         )?;
-        tracing::info!(target: "audit", event = "token_created", actor = "server", target = id, "initial admin token");
     }
     let policy = match store.policy_at(i64::MAX)? {
         Some(json) => OrgPolicy::from_json(json.as_bytes()).context("stored policy")?,

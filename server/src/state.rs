@@ -60,8 +60,7 @@ impl AppState {
         let keys = self.store.keys()?;
         *self.keys.write().expect("keys lock") =
             keys.into_iter().map(|k| (k.key_id.clone(), k)).collect();
-        self.tokens.load(&self.store.tokens()?);
-        Ok(())
+        self.reload_tokens()
     }
 
     /// Loads the fleet's current state from the store (at start).

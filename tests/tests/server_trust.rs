@@ -275,6 +275,8 @@ fn the_operator_is_protected_from_lost_keys_a_second_server_and_admin_lockout() 
         assert_eq!(events[0], ("policy_changed".into(), recovery_id.into(), "policy".into()), "{events:?}");
         assert_eq!(events[1], ("token_revoked".into(), recovery_id.into(), first_id.clone()), "{events:?}");
         assert_eq!(events[2], ("token_created".into(), "local admin-token command".into(), recovery_id.into()), "{events:?}");
+        assert_eq!(events[3], ("token_created".into(), "server (first start)".into(), first_id.clone()), "{events:?}");
+        assert_eq!(events.len(), 4, "{events:?}");
         assert_eq!(server.get("/v1/hosts", Some(&server.admin)).await.0, 401, "the revoked token is refused");
         let m = server.api.http.get(format!("{}/metrics", server.base)).bearer_auth(&recovery).send().await.unwrap().text().await.unwrap();
         assert!(m.contains("evidence_security_events_total{event=\"authentication\",outcome=\"bad_token\"} 1"), "{m}");

@@ -70,19 +70,24 @@ pub async fn create_secret(
     let req: NewSecret = json_body(&state, &headers, body, "secret request").await?;
     check_note("note", &req.note)?;
     if let Some(host_id) = &req.host_id {
-        let s = state.clone();
-        let h = host_id.clone();
-        let host = blocking(move || Ok(s.store.host(&h)?)).await?;
-        match host {
+        // Every host has a key in the cache: whether it exists and is revoked, without a read.
+        let revoked = state
+            .keys
+            .read()
+            .expect("keys lock")
+            .values()
+            .find(|k| &k.host_id == host_id)
+            .map(|k| k.host_revoked);
+        match revoked {
             None => return Err(ApiErr::not_found("no such host")),
-            Some(d) if d.summary.revoked_at.is_some() => {
+            Some(true) => {
                 return Err(ApiErr::new(
                     StatusCode::CONFLICT,
                     "host_revoked",
                     "this host was revoked and cannot be re-keyed",
                 ))
             }
-            Some(_) => {}
+            Some(false) => {}
         }
     }
     let life = req.expires_in_secs.unwrap_or(86_400);

@@ -243,9 +243,21 @@ pub async fn enroll(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<EnrollResponse>, ApiErr> {
-    let result = enroll_inner(&state, &headers, body).await;
+    audited(
+        &state,
+        "enrollment",
+        enroll_inner(&state, &headers, body).await,
+    )
+}
+
+/// Logs and counts a refused agent call as a security event, by its error code.
+fn audited<T>(
+    state: &AppState,
+    event: &'static str,
+    result: Result<T, ApiErr>,
+) -> Result<T, ApiErr> {
     if let Err(e) = &result {
-        crate::audit::security(&state, "enrollment", e.code, "-", &e.message);
+        crate::audit::security(state, event, e.code, "-", &e.message);
     }
     result
 }
@@ -360,11 +372,11 @@ pub async fn rotate(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<EnrollResponse>, ApiErr> {
-    let result = rotate_inner(&state, &headers, body).await;
-    if let Err(e) = &result {
-        crate::audit::security(&state, "key_rotation", e.code, "-", &e.message);
-    }
-    result
+    audited(
+        &state,
+        "key_rotation",
+        rotate_inner(&state, &headers, body).await,
+    )
 }
 
 async fn rotate_inner(
@@ -472,7 +484,11 @@ pub async fn submit(
         Ok((_, duplicate)) => state
             .metrics
             .accepted(*duplicate, started.elapsed().as_secs_f64()),
-        Err(e) => state.metrics.refused(e.code),
+        Err(e) => {
+            // Counted by reason in evidence_reports_refused_total; logged like every security event.
+            tracing::warn!(target: "audit", event = "report", outcome = e.code, actor = "-", detail = %e.message);
+            state.metrics.refused(e.code)
+        }
     }
     result.map(|r| Json(r.0))
 }

@@ -178,32 +178,11 @@ pub(super) fn append_log(
     Ok((index, chain))
 }
 
-/// A key change to record: in the host's key history and (but for a pending key) in the log.
-pub(super) struct KeyChange<'a> {
-    pub host_id: &'a str,
-    pub event: KeyEventKind,
-    pub key_id: &'a str,
-    pub public_key: &'a [u8; 32],
-    pub previous_key_id: Option<&'a str>,
-    pub authorized_by: &'a str,
-    pub at: i64,
-    pub proof: Option<&'a serde_json::Value>,
-}
-
 pub(super) fn record_key_change(tx: &Transaction, c: &KeyChange) -> StoreResult<Option<u64>> {
     let log_index = if c.event == KeyEventKind::Pending {
         None
     } else {
-        let body = rules::key_event_body(
-            c.host_id,
-            c.event,
-            c.key_id,
-            c.public_key,
-            c.previous_key_id,
-            c.authorized_by,
-            c.at,
-            c.proof,
-        );
+        let body = rules::key_event_body(c);
         let mut head = log_head(tx)?;
         let row = LogRow {
             host_id: c.host_id,

@@ -59,6 +59,20 @@ impl KeyEventKind {
     }
 }
 
+/// A key change to record: in the host's key history and (but for a pending key) in the
+/// evidence log (`crate::rules::key_event_body`).
+#[derive(Debug, Clone)]
+pub struct KeyChange<'a> {
+    pub host_id: &'a str,
+    pub event: KeyEventKind,
+    pub key_id: &'a str,
+    pub public_key: &'a [u8; 32],
+    pub previous_key_id: Option<&'a str>,
+    pub authorized_by: &'a str,
+    pub at: i64,
+    pub proof: Option<&'a serde_json::Value>,
+}
+
 /// A key rotation signed by the host's current key (and by the new key, proving possession).
 #[derive(Debug, Clone)]
 pub struct KeyRotation {
