@@ -17,6 +17,7 @@ packages=(
   lz4 xz-utils gzip  # compressing real apt indexes in tests
   ca-certificates
   hyperfine time  # benchmarks: side-by-side timings and peak RSS
+  python3 python3-venv  # schemathesis (OpenAPI test), installed in its own virtualenv
 )
 if [ "$(id -u)" != 0 ]; then
   echo "install-test-deps: run as root (sudo $0)" >&2
@@ -29,6 +30,17 @@ done
 if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+# schemathesis, for the OpenAPI test (tests/tests/server_openapi.rs): in its own virtualenv
+# outside the clone (kept between runs), linked into /usr/local/bin.
+tools="${EVIDENCE_TOOLS_DIR:-/var/cache/evidence-tools}"
+if ! command -v schemathesis >/dev/null; then
+  if [ ! -x "$tools/schemathesis/bin/schemathesis" ]; then
+    mkdir -p "$tools"
+    python3 -m venv "$tools/schemathesis"
+    "$tools/schemathesis/bin/pip" install --quiet 'schemathesis>=4.3,<5'
+  fi
+  ln -sf "$tools/schemathesis/bin/schemathesis" /usr/local/bin/schemathesis
 fi
 # Optional: lynis, only for the side-by-side benchmark.
 if [ "${WITH_LYNIS:-0}" = 1 ]; then apt-get install -y -qq --no-install-recommends lynis; fi

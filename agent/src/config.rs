@@ -53,7 +53,7 @@ pub const FALLBACK_HEARTBEAT_SECS: u64 = 900;
 ///
 /// `interval_secs` and `heartbeat_secs` are normally left out: the agent then follows the
 /// report interval the server gave at enrollment, so the server never sees it stale (see
-/// [`crate::schedule::Schedule::choose`]).
+/// [`crate::service::schedule::Schedule::choose`]).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ScheduleConfig {
@@ -146,7 +146,7 @@ impl Default for ShipConfig {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct CollectorsConfig {
-    /// Collectors to run by name (host, disk_encryption, patch_level, firewall, accounts).
+    /// Collectors to run by name (`evidence-agent collect --help` lists them).
     /// Default: empty, meaning all of them.
     pub only: Vec<String>,
     /// Seconds one collector may run before its facts become an error. Default: 30.

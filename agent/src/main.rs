@@ -6,27 +6,25 @@
 //!
 //! `enroll` creates the host key and enrolls it with a server over pinned TLS; `run` is the
 //! service (scheduled and file-triggered collection, signed reports in a durable spool, delivery
-//! with verified receipts; see `service.rs`); `status` shows where it stands.
+//! with verified receipts); `status` shows where it stands.
+//!
+//! The crate, by concern:
+//! - [`cli`]: the command line. This file (parsing, logs), the `collect` command and its table
+//!   ([`cli::collect`], [`cli::render`]), `enroll` ([`cli::enroll`]), `status` and the status
+//!   file the service keeps for it ([`cli::status`]), the hidden spool benchmark ([`cli::bench`]).
+//! - [`service`]: `run`, the service loop ([`service`]), when things happen
+//!   ([`service::schedule`]), which files trigger which collectors ([`service::watch`], derived
+//!   from each collector's `READS`), signals and the systemd watchdog ([`service::lifecycle`]).
+//! - [`delivery`]: from facts to a receipt. Signed, chained reports ([`delivery::outbox`]) in a
+//!   durable spool ([`delivery::spool`], [`delivery::durable`]), shipped in order
+//!   ([`delivery::shipper`]) over the pinned HTTPS client ([`delivery::ship`], [`delivery::tls`]).
+//! - Shared: the configuration file ([`config`]) and the state directory ([`state`]).
 
-mod bench;
-mod collect;
+mod cli;
 mod config;
-mod durable;
-mod enroll;
-mod lifecycle;
-mod outbox;
-mod render;
-mod schedule;
+mod delivery;
 mod service;
-mod ship;
-mod shipper;
-mod spool;
 mod state;
-mod status;
-mod tls;
-mod watch;
-
-use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
@@ -44,33 +42,32 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Observe this host once and print the findings grouped by ISO/IEC 27002:2022 control.
-    Collect(collect::CollectArgs),
+    Collect(cli::collect::CollectArgs),
     /// Generate this host's key and enroll it with a server (pinned TLS).
-    Enroll(enroll::EnrollArgs),
+    Enroll(cli::enroll::EnrollArgs),
     /// Run as a service: scheduled and file-triggered collection, signed reports, durable
     /// spool, delivery to the enrolled server.
     Run(service::RunArgs),
     /// Show enrollment, server, last report and receipt, spool depth, last error, next run.
-    Status(status::StatusArgs),
+    Status(cli::status::StatusArgs),
     /// Fill the spool with signed reports (drain benchmark).
     #[command(hide = true)]
-    BenchSpool(bench::BenchSpoolArgs),
+    BenchSpool(cli::bench::BenchSpoolArgs),
 }
 
 fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
-    match cli.command {
-        Command::Collect(args) => collect::run(args),
+    match Cli::parse().command {
+        Command::Collect(args) => cli::collect::run(args),
         Command::Enroll(args) => {
             init_logs();
-            enroll::run(args)
+            cli::enroll::run(args)
         }
         Command::Run(args) => {
             init_logs();
             service::run(args)
         }
-        Command::Status(args) => status::run(args),
-        Command::BenchSpool(args) => bench::run(args),
+        Command::Status(args) => cli::status::run(args),
+        Command::BenchSpool(args) => cli::bench::run(args),
     }
 }
 
@@ -84,18 +81,4 @@ fn init_logs() {
         // Colour codes only on a terminal: the journal and log files get plain text.
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-}
-
-/// Reads a policy file, or the built-in defaults when none is given.
-pub(crate) fn load_policy(path: Option<&PathBuf>) -> anyhow::Result<evidence_controls::Policy> {
-    use anyhow::Context;
-    match path {
-        None => Ok(evidence_controls::Policy::default()),
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("reading policy file {}", path.display()))?;
-            evidence_controls::Policy::from_toml(&text)
-                .with_context(|| format!("in policy file {}", path.display()))
-        }
-    }
 }

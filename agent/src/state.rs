@@ -9,7 +9,7 @@
 //!   the last report made (the next one's `prev_digest`), the last full report's digest (what an
 //!   attestation says still holds), and reports dropped but not yet reported to the server.
 //!
-//! Every file is replaced atomically ([`crate::durable::write_atomic`]).
+//! Every file is replaced atomically ([`crate::delivery::durable::write_atomic`]).
 
 use std::path::{Path, PathBuf};
 
@@ -19,7 +19,7 @@ use evidence_protocol::signing::SigningKey;
 use evidence_protocol::Digest;
 use serde::{Deserialize, Serialize};
 
-use crate::durable;
+use crate::delivery::durable;
 
 const KEY_FILE: &str = "agent.key";
 const ENROLLMENT_FILE: &str = "enrollment.json";

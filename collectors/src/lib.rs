@@ -6,17 +6,27 @@
 //! module; only the thin runner touches the operating system. [`collect`] runs the selected
 //! collectors, each under a timeout, and never panics: a collector that fails or hangs yields an
 //! `Observation::Error` with its reason.
+//!
+//! The collector modules and the dispatch are generated from the registry
+//! ([`evidence_protocol::for_each_collector!`]); each module exports `collect`, `READS` and
+//! `PLATFORMS` ([`registry`]).
 
-pub mod accounts;
-pub mod disk_encryption;
-pub mod firewall;
-pub mod host_info;
-pub mod patch_level;
+macro_rules! collector_modules {
+    ($($name:ident => $variant:ident($facts:ident),)*) => {
+        $(pub mod $name;)*
+    };
+}
+
+evidence_protocol::for_each_collector!(collector_modules);
+
+mod registry;
 mod run;
 mod seam;
 
-pub use run::{collect, CollectorName, UnknownCollector, DEFAULT_COLLECTOR_TIMEOUT};
+pub use evidence_protocol::{CollectorName, UnknownCollector};
+pub use registry::{collector, Collector, COLLECTORS};
+pub use run::{collect, DEFAULT_COLLECTOR_TIMEOUT};
 pub use seam::{
-    caps, CappedFile, CommandOutput, CommandRunner, Host, ReadError, RecordedRunner, RunError,
-    SystemRunner,
+    caps, CappedFile, CommandOutput, CommandRunner, Host, ReadError, ReadLog, RecordedRunner,
+    RunError, Source, SystemRunner,
 };

@@ -10,11 +10,17 @@ mod luks_support;
 use std::path::Path;
 
 use evidence_collectors::disk_encryption::luks_header::{parse, read_device};
+use evidence_collectors::Host;
 use evidence_protocol::facts::disk_encryption::{HeaderProbe, LuksHeader};
 use luks_support::*;
 
+/// The header at `path` (an image file or a loop device), read through the live host.
+fn read(path: &Path) -> HeaderProbe {
+    read_device(&Host::live(), path.to_str().expect("UTF-8 path"))
+}
+
 fn parsed(path: &Path) -> LuksHeader {
-    match read_device(path) {
+    match read(path) {
         HeaderProbe::Luks(header) => header,
         other => panic!("{}: expected a LUKS header, got {other:?}", path.display()),
     }
@@ -172,7 +178,7 @@ fn a_truncated_real_header_is_an_error_entry() {
     let bytes = std::fs::read(&image).unwrap();
     let cut = dir.path().join("cut.hdr");
     std::fs::write(&cut, &bytes[..10_000]).unwrap();
-    let HeaderProbe::Error { reason } = read_device(&cut) else {
+    let HeaderProbe::Error { reason } = read(&cut) else {
         panic!("a header cut at 10000 bytes must be an error");
     };
     assert!(reason.contains("truncated"), "{reason}");

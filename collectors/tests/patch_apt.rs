@@ -16,20 +16,9 @@ use evidence_protocol::Observation;
 
 use apt_support::ensure_lists;
 
-/// Skips loudly, or fails under CI, when apt or its lists are missing.
+/// Skips loudly, or fails under CI, when apt and dpkg (whose status file apt reads) are missing.
 fn require_apt(test: &str) -> bool {
-    let ok = Command::new("apt")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success())
-        && Path::new("/var/lib/dpkg/status").exists();
-    if !ok {
-        if std::env::var_os("CI").is_some() {
-            panic!("{test} needs apt and /var/lib/dpkg/status; CI runs on Debian");
-        }
-        eprintln!("\n*** SKIPPED: {test} needs apt and a dpkg status file ***\n");
-    }
-    ok
+    evidence_tests::require(test, false, &["apt", "dpkg"])
 }
 
 /// `apt list --upgradable` parsed into (name, security) pairs.

@@ -20,26 +20,10 @@ const SLICE: &[u8] = include_bytes!("data/patch_level/packages_slice");
 const STATUS: &[u8] = include_bytes!("data/patch_level/status_slice");
 const INRELEASE: &[u8] = include_bytes!("data/patch_level/security_InRelease");
 
-/// Skips loudly, or fails under CI, when a tool is missing.
+/// Skips loudly, or fails under CI, when a tool is missing (apt packages gzip, xz-utils, lz4,
+/// dpkg).
 fn require(test: &str, tools: &[&str]) -> bool {
-    let missing: Vec<&str> = tools
-        .iter()
-        .copied()
-        .filter(|t| {
-            !Command::new("sh")
-                .args(["-c", &format!("command -v {t}")])
-                .output()
-                .is_ok_and(|o| o.status.success())
-        })
-        .collect();
-    if missing.is_empty() {
-        return true;
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!("{test} needs {missing:?}; CI must install them (apt packages gzip, xz-utils, lz4, dpkg)");
-    }
-    eprintln!("\n*** SKIPPED: {test} needs {missing:?} ***\n");
-    false
+    evidence_tests::require(test, false, tools)
 }
 
 fn compress(tool: &str, data: &[u8]) -> Vec<u8> {

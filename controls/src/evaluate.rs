@@ -1,19 +1,19 @@
 //! Facts + policy -> findings.
 
-use evidence_protocol::{Facts, Observation};
+use evidence_protocol::Facts;
 
-use crate::checks::{Check, Evaluator};
-use crate::{check_mappings, Finding, Outcome, Policy};
+use crate::{check_mappings, Finding, Policy};
 
 /// Evaluates every check whose collector is present in `facts`, in check-id order.
 /// A collector absent from `facts` (not run) produces no findings; one that failed produces an
-/// `error` finding for each of its checks, carrying the collector's reason.
+/// `error` finding for each of its checks, carrying the collector's reason. A collector this
+/// build does not know ([`Facts::unknown`]) has no checks here, so no findings.
 pub fn evaluate(facts: &Facts, policy: &Policy) -> Vec<Finding> {
     let mappings = check_mappings();
     let mut findings: Vec<Finding> = crate::checks::all()
         .iter()
         .filter_map(|check| {
-            let outcome = run_check(check, facts, policy)?;
+            let outcome = check.evaluate.run(facts, policy)?;
             let mapping = mappings.get(check.id);
             let mut controls: Vec<String> = mapping
                 .map(|m| m.iso27002.iter().map(|link| link.control.clone()).collect())
@@ -34,19 +34,41 @@ pub fn evaluate(facts: &Facts, policy: &Policy) -> Vec<Finding> {
     findings
 }
 
-fn run_check(check: &Check, facts: &Facts, policy: &Policy) -> Option<Outcome> {
-    Some(match check.evaluate {
-        Evaluator::DiskEncryption(f) => apply(facts.disk_encryption.as_ref()?, |x| f(x, policy)),
-        Evaluator::PatchLevel(f) => apply(facts.patch_level.as_ref()?, |x| f(x, policy)),
-        Evaluator::Firewall(f) => apply(facts.firewall.as_ref()?, |x| f(x, policy)),
-        Evaluator::Accounts(f) => apply(facts.accounts.as_ref()?, |x| f(x, policy)),
-    })
-}
+#[cfg(test)]
+mod tests {
+    use evidence_protocol::facts::RawFacts;
+    use evidence_protocol::{CollectorName, Observation};
 
-fn apply<T>(observation: &Observation<T>, f: impl FnOnce(&T) -> Outcome) -> Outcome {
-    match observation {
-        Observation::Observed(value) => f(value),
-        Observation::NotApplicable { reason } => Outcome::not_applicable(reason.clone()),
-        Observation::Error { reason } => Outcome::error(reason.clone()),
+    use super::*;
+
+    #[test]
+    fn an_unknown_collector_adds_no_findings_and_changes_none() {
+        let known = Facts::all_failed(CollectorName::ALL, "unreadable");
+        let mut with_unknown = known.clone();
+        with_unknown.unknown.insert(
+            "ssh".into(),
+            RawFacts::from_json(r#"{"observed":{"permit_root_login":true}}"#).unwrap(),
+        );
+        let policy = Policy::default();
+        let findings = evaluate(&with_unknown, &policy);
+        assert_eq!(findings, evaluate(&known, &policy));
+        assert!(!findings.is_empty());
+        assert!(findings.iter().all(|f| !f.check.starts_with("ssh.")));
+    }
+
+    #[test]
+    fn a_failed_collector_gives_an_error_finding_per_check_and_an_absent_one_none() {
+        let firewall = Facts {
+            firewall: Some(Observation::error("nft hung")),
+            ..Facts::default()
+        };
+        let findings = evaluate(&firewall, &Policy::default());
+        assert!(!findings.is_empty());
+        for finding in &findings {
+            assert!(finding.check.starts_with("firewall."), "{}", finding.check);
+            assert_eq!(finding.status, crate::Status::Error);
+            assert_eq!(finding.reason.as_deref(), Some("nft hung"));
+        }
+        assert!(evaluate(&Facts::default(), &Policy::default()).is_empty());
     }
 }

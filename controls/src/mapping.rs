@@ -1,4 +1,5 @@
-//! Which ISO/IEC 27002:2022 controls each check evidences: data in `data/checks/*.toml`.
+//! Which ISO/IEC 27002:2022 controls each check evidences: data in `data/checks/*.toml`, one
+//! file per collector, embedded by its checks module (`MAPPINGS`).
 //!
 //! Every link records its relationship, its source (a published crosswalk, or none) and whether
 //! it is the project's own judgment, so those caveats travel with the data.
@@ -7,20 +8,6 @@ use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
-
-/// The mapping files, one per collector, embedded at build time.
-const MAPPING_FILES: &[(&str, &str)] = &[
-    ("accounts", include_str!("../data/checks/accounts.toml")),
-    (
-        "disk_encryption",
-        include_str!("../data/checks/disk_encryption.toml"),
-    ),
-    ("firewall", include_str!("../data/checks/firewall.toml")),
-    (
-        "patch_level",
-        include_str!("../data/checks/patch_level.toml"),
-    ),
-];
 
 /// How a check relates to a control (set vocabulary of NIST OLIR and CIS mappings).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -73,7 +60,7 @@ pub enum MappingError {
 /// Parses the embedded mapping files (fallible form, for tests).
 pub fn load_check_mappings() -> Result<BTreeMap<String, CheckMapping>, MappingError> {
     let mut all = BTreeMap::new();
-    for (file, text) in MAPPING_FILES {
+    for (file, text) in crate::checks::MAPPING_FILES {
         let parsed: MappingFile = toml::from_str(text).map_err(|e| MappingError::Parse {
             file: file.to_string(),
             message: e.to_string(),

@@ -5,12 +5,20 @@
 //! evaluates the facts with the `evidence-controls` crate. Everything here is plain data with a
 //! stable JSON form: maps are `BTreeMap`s and lists are sorted by the producer, so the same host
 //! state always serialises to the same bytes.
+//!
+//! The list of collectors is written once, in [`for_each_collector!`] (`registry.rs`); the
+//! fact modules, [`Facts`] and [`CollectorName`] are generated from it.
 
+mod collector_name;
 pub mod facts;
 mod observation;
+mod platform;
+mod registry;
 
+pub use collector_name::{CollectorName, UnknownCollector};
 pub use facts::Facts;
 pub use observation::Observation;
+pub use platform::Platform;
 
 // Signed reports, receipts and the agent-facing API (issue: signed reports and the server).
 pub mod api;

@@ -15,7 +15,8 @@ use serde::{Deserialize, Serialize};
 use crate::{Digest, Facts};
 
 /// One signed report. Unknown fields are refused (a typo or a newer agent is an error, not
-/// silently dropped evidence).
+/// silently dropped evidence), with one exception: a collector this build does not know is kept
+/// verbatim in [`Facts::unknown`] (see [`crate::facts`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Report {

@@ -5,7 +5,7 @@
 # Usage: server/scripts/bench-server.sh   (from the workspace root; needs ~3 GB in $TMPDIR)
 set -eu
 : "${CARGO_TARGET_DIR:=target}"
-cargo build --release -p evidence-server >/dev/null
+cargo build --release -p evidence-server -p evidence-loadgen >/dev/null
 BIN="$CARGO_TARGET_DIR/release"
 WORK=$(mktemp -d)
 trap 'kill $SERVER 2>/dev/null || true; rm -rf "$WORK"' EXIT

@@ -14,22 +14,7 @@ use ring::rand::{SecureRandom, SystemRandom};
 
 use crate::store::TokenRecord;
 
-/// Role of an API token.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Role {
-    Reader,
-    Admin,
-}
-
-impl Role {
-    pub fn parse(s: &str) -> Option<Role> {
-        match s {
-            "admin" => Some(Role::Admin),
-            "reader" => Some(Role::Reader),
-            _ => None,
-        }
-    }
-}
+pub use crate::domain::records::Role;
 
 /// A freshly generated credential: id, the full value to hand out once, and its hash.
 pub struct NewCredential {
@@ -83,7 +68,7 @@ impl Tokens {
         let map = records
             .iter()
             .filter(|t| t.revoked_at.is_none())
-            .filter_map(|t| Some((t.id.clone(), (t.hash, Role::parse(&t.role)?))))
+            .map(|t| (t.id.clone(), (t.hash, t.role)))
             .collect();
         *self.by_id.write().expect("tokens lock") = map;
     }
@@ -115,7 +100,7 @@ mod tests {
         tokens.load(&[TokenRecord {
             id: t.id.clone(),
             hash: t.hash,
-            role: "reader".into(),
+            role: Role::Reader,
             name: String::new(),
             created_at: 0,
             revoked_at: None,

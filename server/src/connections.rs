@@ -16,19 +16,27 @@ use tokio::net::TcpStream;
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::{Instant, Sleep};
 
-use crate::state::AppState;
+use crate::metrics::Metrics;
 
 /// The acceptor under TLS that takes a connection slot and arms the idle timer.
 #[derive(Clone)]
 pub struct LimitAcceptor {
-    state: Arc<AppState>,
+    connections: Arc<tokio::sync::Semaphore>,
+    metrics: Arc<Metrics>,
     idle: Duration,
 }
 
 impl LimitAcceptor {
-    pub fn new(state: Arc<AppState>) -> Self {
-        let idle = Duration::from_secs(state.config.idle_timeout_secs);
-        Self { state, idle }
+    pub fn new(
+        connections: Arc<tokio::sync::Semaphore>,
+        metrics: Arc<Metrics>,
+        idle: Duration,
+    ) -> Self {
+        Self {
+            connections,
+            metrics,
+            idle,
+        }
     }
 }
 
@@ -38,14 +46,14 @@ impl<S> Accept<TcpStream, S> for LimitAcceptor {
     type Future = Ready<io::Result<(Self::Stream, S)>>;
 
     fn accept(&self, stream: TcpStream, service: S) -> Self::Future {
-        match self.state.limits.connections.clone().try_acquire_owned() {
+        match self.connections.clone().try_acquire_owned() {
             Ok(permit) => {
                 let _ = stream.set_nodelay(true);
                 std::future::ready(Ok((Guarded::new(stream, permit, self.idle), service)))
             }
             Err(_) => {
                 // Dropping the stream closes it before any TLS work is done.
-                self.state.metrics.connection_refused();
+                self.metrics.connection_refused();
                 std::future::ready(Err(io::Error::other("connection limit reached")))
             }
         }

@@ -157,7 +157,7 @@ fn main() -> anyhow::Result<()> {
         } => evidence_server::preview::run(&dir, listen, interval_secs),
         Command::VerifyLog { data_dir } => {
             let store = evidence_server::datadir::existing_store(&data_dir)?;
-            match store.verify_log()? {
+            match current_thread()?.block_on(store.verify_log())? {
                 Ok((n, head)) => {
                     println!("evidence log verifies: {n} entries, head {head}");
                     Ok(())
@@ -171,13 +171,20 @@ fn main() -> anyhow::Result<()> {
         }
         Command::AdminToken { data_dir, name } => {
             let store = evidence_server::datadir::existing_store(&data_dir)?;
-            let token = evidence_server::serve::mint_admin_token(
+            let token = current_thread()?.block_on(evidence_server::serve::mint_admin_token(
                 &store,
                 &name,
                 "local admin-token command",
-            )?;
+            ))?;
             println!("{token}");
             Ok(())
         }
     }
+}
+
+/// A runtime for the one-shot commands (the store's calls are async).
+fn current_thread() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
 }

@@ -1,7 +1,9 @@
 //! `evidence-server preview`: the server and one agent on this machine with one command, in
-//! the spirit of `fleetctl preview`. Starts `evidence-server serve` (a child process), creates
-//! an enrollment secret, enrolls the `evidence-agent` found next to this binary (pinning the
-//! certificate fingerprint) and runs it, until Ctrl-C (SIGINT) or SIGTERM.
+//! the spirit of `fleetctl preview`. Creates a single-use enrollment secret directly in the
+//! server's store (taking the data directory as `serve` does, then releasing it), starts
+//! `evidence-server serve` (a child process), enrolls the `evidence-agent` found next to this
+//! binary (pinning the certificate fingerprint `serve` prints) and runs it, until Ctrl-C
+//! (SIGINT) or SIGTERM. No HTTP client is involved: the server binary has none.
 //!
 //! The agent follows the report interval the server gives it at enrollment (`--interval-secs`),
 //! so the host stays fresh for as long as the preview runs. The enrollment secret reaches the
@@ -9,12 +11,65 @@
 //! deleted once enrollment is over.
 
 use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
+use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
 use anyhow::{bail, Context};
 use tokio::signal::unix::{signal, SignalKind};
+
+use crate::config::Config;
+use crate::store::{SecretRecord, Store};
+
+/// Lifetime of the preview's enrollment secret: it is used at once, by the agent enrolling.
+const SECRET_LIFETIME_SECS: i64 = 600;
+
+/// Creates a single-use fleet enrollment secret in `store` (hashed like one made through the
+/// admin API: `auth::generate`), recorded in the audit trail with `actor`; returns the secret
+/// to hand to the agent.
+async fn mint_enrollment_secret(
+    store: &dyn Store,
+    note: &str,
+    actor: &str,
+) -> anyhow::Result<String> {
+    let cred = crate::auth::generate("ens");
+    let now = crate::time::now_us();
+    let secret = SecretRecord::issued(
+        cred.id.clone(),
+        cred.hash,
+        now,
+        SECRET_LIFETIME_SECS,
+        true,
+        note.into(),
+        None,
+    );
+    store.create_secret(&secret).await?;
+    crate::audit::change(store, None, "secret_created", actor, &cred.id, "fleet").await?;
+    Ok(cred.value)
+}
+
+/// Takes the server's data directory as `serve` does (creating the store, keys and
+/// certificate on first use), creates the enrollment secret there, and releases the
+/// directory (lock and store) for the `serve` child.
+fn prepare_secret(
+    rt: &tokio::runtime::Runtime,
+    server_dir: &Path,
+    listen: SocketAddr,
+) -> anyhow::Result<String> {
+    let config = Config {
+        data_dir: server_dir.to_path_buf(),
+        listen,
+        ..Config::default()
+    };
+    let prepared = crate::serve::prepare(&config)?;
+    let secret = rt.block_on(mint_enrollment_secret(
+        &prepared.store,
+        "preview",
+        "local preview command",
+    ))?;
+    drop(prepared);
+    Ok(secret)
+}
 
 struct Kill(Child);
 
@@ -47,6 +102,10 @@ pub fn run(data_dir: &Path, listen: SocketAddr, interval_secs: u64) -> anyhow::R
             signal(SignalKind::terminate())?,
         )
     };
+    // As `serve` does, a busy port stops the start before the data directory is touched.
+    drop(TcpListener::bind(listen).with_context(|| format!("cannot listen on {listen}"))?);
+    let server_dir = data_dir.join("server");
+    let secret = prepare_secret(&rt, &server_dir, listen)?;
     let mut server = Command::new(&exe)
         .args([
             "serve",
@@ -56,7 +115,7 @@ pub fn run(data_dir: &Path, listen: SocketAddr, interval_secs: u64) -> anyhow::R
             &interval_secs.to_string(),
             "--data-dir",
         ])
-        .arg(data_dir.join("server"))
+        .arg(&server_dir)
         .stdout(Stdio::piped())
         .spawn()?;
     let stdout = server.stdout.take().context("server stdout")?;
@@ -77,10 +136,6 @@ pub fn run(data_dir: &Path, listen: SocketAddr, interval_secs: u64) -> anyhow::R
     }
     std::thread::spawn(move || lines.for_each(|l| println!("server: {}", l.unwrap_or_default())));
     let (url, fingerprint) = (url.unwrap(), fingerprint.context("fingerprint")?);
-    let admin = std::fs::read_to_string(&token_file)
-        .with_context(|| format!("reading {}", token_file.display()))?;
-    let api = crate::client::Api::new(&url, &fingerprint)?;
-    let secret = rt.block_on(api.create_secret(admin.trim()))?;
     let state: PathBuf = data_dir.join("agent");
     let secret_file = data_dir.join("enrollment-secret");
     // A leftover file may have another mode; write_private sets 0600 only on creation.

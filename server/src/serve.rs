@@ -8,7 +8,7 @@
 use std::io::Write;
 use std::net::TcpListener;
 use std::path::Path;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -16,9 +16,8 @@ use evidence_protocol::SigningKey;
 
 use crate::config::Config;
 use crate::datadir::{DataDir, StoreState};
-use crate::policy::OrgPolicy;
-use crate::state::{AppState, Limits};
-use crate::status::{CheckIndex, Fleet};
+use crate::http::{HttpState, TransportLimits};
+use crate::service::Services;
 use crate::store::sqlite::SqliteStore;
 use crate::store::{Store, TokenRecord};
 
@@ -52,25 +51,32 @@ fn open_store(dir: &DataDir) -> anyhow::Result<SqliteStore> {
 
 /// Mints an admin token in `store` (first start, or `evidence-server admin-token`), recorded
 /// in the audit trail with `actor`; returns the token to show once.
-pub fn mint_admin_token(store: &dyn Store, name: &str, actor: &str) -> anyhow::Result<String> {
+pub async fn mint_admin_token(
+    store: &dyn Store,
+    name: &str,
+    actor: &str,
+) -> anyhow::Result<String> {
     let cred = crate::auth::generate("evt");
     let now = crate::time::now_us();
-    store.create_token(&TokenRecord {
-        id: cred.id.clone(),
-        hash: cred.hash,
-        role: "admin".into(),
-        name: name.into(),
-        created_at: now,
-        revoked_at: None,
-    })?;
-    tracing::info!(target: "audit", event = "token_created", outcome = "done", actor, target = cred.id, detail = name);
-    store.record_audit(&crate::store::AuditRecord {
-        at: now,
-        actor: actor.into(),
-        event: "token_created".into(),
-        target: cred.id,
-        detail: format!("role admin ({name})"),
-    })?;
+    store
+        .create_token(&TokenRecord {
+            id: cred.id.clone(),
+            hash: cred.hash,
+            role: crate::auth::Role::Admin,
+            name: name.into(),
+            created_at: now,
+            revoked_at: None,
+        })
+        .await?;
+    crate::audit::change(
+        store,
+        None,
+        "token_created",
+        actor,
+        &cred.id,
+        &format!("role admin ({name})"),
+    )
+    .await?;
     Ok(cred.value)
 }
 
@@ -130,8 +136,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     } = prepare(&config)?;
     let store: Arc<dyn Store> = Arc::new(store);
     let mut out = std::io::stdout().lock();
-    if store.tokens()?.is_empty() {
-        let token = mint_admin_token(store.as_ref(), "initial admin", "server (first start)")?;
+    if store.tokens().await?.is_empty() {
+        let token =
+            mint_admin_token(store.as_ref(), "initial admin", "server (first start)").await?;
         let path = dir.file(crate::datadir::ADMIN_TOKEN);
         write_private(&path, format!("{token}\n").as_bytes())?;
         writeln!(out, "admin token (shown once, store it now): {token}")?;
@@ -141,31 +148,15 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             path.display()
         )?;
     }
-    let policy = match store.policy_at(i64::MAX)? {
-        Some(json) => OrgPolicy::from_json(json.as_bytes()).context("stored policy")?,
-        None => OrgPolicy::default(),
-    };
-    let (tx, rx) = tokio::sync::mpsc::channel(16_384);
-    let state = Arc::new(AppState {
-        limits: Limits::new(&config),
-        config: config.clone(),
-        store,
-        keys: RwLock::new(Default::default()),
-        tokens: Default::default(),
-        policy: RwLock::new((0, Arc::new(policy))),
-        fleet: Fleet::default(),
-        index: CheckIndex::new(),
-        writer: tx,
-        metrics: Default::default(),
-        server_key,
-    });
-    state
-        .metrics
+    let metrics = Arc::new(crate::metrics::Metrics::default());
+    metrics
         .tls_not_after
         .store(tls.not_after, std::sync::atomic::Ordering::Relaxed);
-    state.reload_credentials()?;
-    state.load_fleet()?;
-    crate::writer::spawn(state.clone(), rx);
+    let receipt_key = format!("{} ({})", server_key.key_id(), server_key.public_key_b64());
+    let services = Services::start(config.clone(), store, server_key, metrics.clone())
+        .await
+        .context("loading the server's state from the store")?;
+    let limits = Arc::new(TransportLimits::new(&config));
     writeln!(
         out,
         "tls certificate sha256 fingerprint: {}",
@@ -176,12 +167,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         "tls certificate valid until {}",
         crate::time::fmt(tls.not_after * 1_000_000)
     )?;
-    writeln!(
-        out,
-        "server receipt key: {} ({})",
-        state.server_key.key_id(),
-        state.server_key.public_key_b64()
-    )?;
+    writeln!(out, "server receipt key: {receipt_key}")?;
     out.flush()?;
     drop(out);
     let not_after = tls.not_after;
@@ -205,8 +191,12 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         shutdown_signal().await;
         h.graceful_shutdown(Some(Duration::from_secs(10)));
     });
-    let app = crate::api::router(state.clone());
-    let limit = crate::connections::LimitAcceptor::new(state.clone());
+    let limit = crate::connections::LimitAcceptor::new(
+        limits.connections.clone(),
+        metrics,
+        Duration::from_secs(config.idle_timeout_secs),
+    );
+    let app = crate::http::router(Arc::new(HttpState { services, limits }));
     let handshake = Duration::from_secs(config.tls_handshake_timeout_secs);
     let header_read = Duration::from_secs(config.header_read_timeout_secs);
     let mut server = axum_server::from_tcp_rustls(

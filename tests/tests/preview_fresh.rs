@@ -16,7 +16,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
-use evidence_server::client::Api;
+use evidence_loadgen::client::Api;
 use serde_json::Value;
 
 const INTERVAL_SECS: u64 = 3;

@@ -6,9 +6,9 @@
 
 mod server_common;
 
+use evidence_loadgen::client::{sample_facts, SimHost};
 use evidence_protocol::api::HostIdentity;
 use evidence_protocol::{ReportKind, SignedReport, SigningKey};
-use evidence_server::client::{sample_facts, SimHost};
 use serde_json::{json, Value};
 use server_common::{runtime, start, temp_dir, Server};
 
@@ -160,7 +160,9 @@ fn every_bad_request_gets_its_4xx_and_leaves_the_store_unchanged() {
             report_case("missing field seq", &edited(&a, |v| { v.as_object_mut().unwrap().remove("seq"); }), 422, "schema_mismatch"),
             report_case("missing field kind", &edited(&a, |v| { v.as_object_mut().unwrap().remove("kind"); }), 422, "schema_mismatch"),
             report_case("unknown top-level field", &edited(&a, |v| v["extra"] = json!(1)), 422, "schema_mismatch"),
-            report_case("unknown field inside facts", &edited(&a, |v| v["kind"]["full"]["facts"]["antivirus"] = json!({})), 422, "schema_mismatch"),
+            // An unknown collector is accepted and kept (version tolerance, server_flow); an
+            // unknown field inside a known collector's facts is not.
+            report_case("unknown field inside a known collector's facts", &edited(&a, |v| v["kind"]["full"]["facts"]["host"]["observed"]["antivirus"] = json!({})), 422, "schema_mismatch"),
             report_case("unknown report kind", &edited(&a, |v| v["kind"] = json!({"partial": {}})), 422, "schema_mismatch"),
             report_case("negative sequence", &edited(&a, |v| v["seq"] = json!(-1)), 422, "schema_mismatch"),
             report_case("prev_digest not hex", &edited(&a, |v| v["prev_digest"] = json!("zz")), 422, "schema_mismatch"),

@@ -10,8 +10,8 @@ mod server_common;
 
 use std::time::{Duration, Instant};
 
+use evidence_loadgen::client::{sample_facts, SimHost};
 use evidence_protocol::{ReportKind, SignedReceipt, SignedReport};
-use evidence_server::client::{sample_facts, SimHost};
 use server_common::{runtime, start, temp_dir};
 
 const HOSTS: usize = 16;

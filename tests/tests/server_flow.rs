@@ -9,8 +9,8 @@ mod server_common;
 
 use std::time::Duration;
 
+use evidence_loadgen::client::{sample_facts, SimHost};
 use evidence_protocol::{Digest, ReportKind, SigningKey};
-use evidence_server::client::{sample_facts, SimHost};
 use serde_json::{json, Value};
 use server_common::{runtime, start, temp_dir};
 
@@ -216,4 +216,79 @@ fn reports_become_evidence_findings_and_status_now_and_in_the_past() {
 async fn chrono_like_now(server: &server_common::Server, token: Option<&str>) -> String {
     let hosts = server.get("/v1/hosts", token).await.1;
     hosts["hosts"][0]["last_seen"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn a_newer_agents_unknown_collector_is_accepted_and_kept_verbatim() {
+    let (_tmp, data) = temp_dir();
+    let server = start(&data, None, &[]);
+    runtime().block_on(async {
+        let admin = Some(server.admin.as_str());
+        let secret = server.api.create_secret(&server.admin).await.unwrap();
+        let mut host = SimHost::enroll(&server.api, &secret, "host-new")
+            .await
+            .unwrap();
+        let mut facts = sample_facts("host-new");
+        // A collector this server does not know, its facts in an order and spacing of its own.
+        let unknown = r#"{"observed": {"zeta": 1, "alpha": [true, null]}}"#;
+        facts.unknown.insert(
+            "antivirus".into(),
+            evidence_protocol::facts::RawFacts::from_json(unknown).unwrap(),
+        );
+        let report = host.next_report(ReportKind::Full { facts });
+        let (status, body) = server.api.submit(&report).await.unwrap();
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+        let receipt = host.check_receipt(&report, &body).unwrap();
+
+        // The stored entry is the exact signed bytes, the unknown collector byte for byte.
+        let stored = server
+            .api
+            .http
+            .get(format!(
+                "{}/v1/reports/{}",
+                server.base, receipt.receipt.log_index
+            ))
+            .bearer_auth(&server.admin)
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        assert_eq!(Digest::of(&stored), report.digest());
+        let text = String::from_utf8(stored.to_vec()).unwrap();
+        assert!(text.contains(&format!("\"antivirus\":{unknown}")), "{text}");
+
+        // The known collectors were evaluated as usual; the unknown one gave no finding.
+        let (_, host_page) = server
+            .get(&format!("/v1/hosts/{}", host.host_id), admin)
+            .await;
+        let checks: Vec<&str> = host_page["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["check"].as_str().unwrap())
+            .collect();
+        assert!(
+            checks.contains(&"firewall.inbound_default_deny"),
+            "{checks:?}"
+        );
+        assert!(
+            checks.iter().all(|c| !c.starts_with("antivirus")),
+            "{checks:?}"
+        );
+
+        // A policy change re-evaluates the stored bytes, unknown collector included, without
+        // refusing them.
+        let (s, v) = server
+            .send(
+                "PUT",
+                "/v1/admin/policy",
+                admin,
+                Some("application/json"),
+                b"{}".to_vec(),
+            )
+            .await;
+        assert_eq!((s, v["reevaluated_hosts"].as_u64()), (200, Some(1)), "{v}");
+    });
 }

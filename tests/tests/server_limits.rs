@@ -12,9 +12,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use evidence_loadgen::client::{sample_facts, SimHost};
 use evidence_protocol::pinning::{parse_fingerprint, PinnedCert};
 use evidence_protocol::ReportKind;
-use evidence_server::client::{sample_facts, SimHost};
 use server_common::{runtime, start, temp_dir};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;

@@ -12,8 +12,8 @@ mod server_common;
 use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 
+use evidence_loadgen::client::{sample_facts, SimHost};
 use evidence_protocol::{ReportKind, SigningKey};
-use evidence_server::client::{sample_facts, SimHost};
 use serde_json::{json, Value};
 use server_common::{runtime, server_bin, start, start_with_umask, temp_dir, Server};
 

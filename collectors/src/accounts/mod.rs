@@ -27,9 +27,9 @@ use evidence_protocol::facts::accounts::{
     AuthorizedKeysFile, LastLogin, LoginDefs, PasswdEntry, PwQuality, Sudoers,
 };
 use evidence_protocol::facts::AccountsFacts;
-use evidence_protocol::Observation;
+use evidence_protocol::{Observation, Platform};
 
-use crate::{caps, Host, ReadError};
+use crate::{caps, Host, ReadError, Source};
 
 /// A line of an account file that could not be parsed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -57,6 +57,25 @@ const PWQUALITY: &str = "/etc/security/pwquality.conf";
 const PWQUALITY_DIR: &str = "/etc/security/pwquality.conf.d";
 const LASTLOG: &str = "/var/log/lastlog";
 const WTMP: &str = "/var/log/wtmp";
+
+pub const PLATFORMS: &[Platform] = &[Platform::Linux];
+
+/// What the collector reads. sudoers may also `#include` files elsewhere, which are read but
+/// not watched (Debian's and RHEL's sudoers only include `/etc/sudoers.d`).
+pub const READS: &[Source] = &[
+    Source::Watched(PASSWD),
+    Source::Watched(SHADOW),
+    Source::Watched(GROUP),
+    Source::Watched(LOGIN_DEFS),
+    Source::Watched(SUDOERS),
+    Source::Watched("/etc/sudoers.d"),
+    Source::Watched(PWQUALITY),
+    Source::Watched(PWQUALITY_DIR),
+    Source::Polled(LASTLOG),
+    Source::Polled(WTMP),
+    Source::InHomes(".ssh/authorized_keys"),
+    Source::InHomes(".ssh/authorized_keys2"),
+];
 
 /// Observes the host's accounts now.
 pub fn collect(host: &Host) -> Observation<AccountsFacts> {

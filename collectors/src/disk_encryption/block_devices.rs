@@ -61,7 +61,7 @@ fn read_one(
     crypttab_names: &BTreeSet<String>,
 ) -> Result<BlockDevice, ReadError> {
     let dir = format!("{SYS_BLOCK}/{name}");
-    let exists = |rel: &str| host.path(&format!("{dir}/{rel}")).exists();
+    let exists = |rel: &str| host.exists(&format!("{dir}/{rel}"));
     let major_minor = host
         .read_to_string(&format!("{dir}/dev"), caps::KERNEL_TEXT)?
         .trim()
@@ -90,7 +90,7 @@ fn read_one(
         // A partition's disk is the sysfs directory that holds it.
         lower.extend(
             all.iter()
-                .filter(|disk| host.path(&format!("{SYS_BLOCK}/{disk}/{name}")).is_dir())
+                .filter(|disk| host.is_dir(&format!("{SYS_BLOCK}/{disk}/{name}")))
                 .cloned(),
         );
     }
@@ -120,7 +120,7 @@ fn read_one(
         HeaderProbe::NoLuksHeader
     } else {
         // sysfs spells `/` in device names as `!` (cciss!c0d0 is /dev/cciss/c0d0).
-        luks_header::read_device(&host.path(&format!("/dev/{}", name.replace('!', "/"))))
+        luks_header::read_device(host, &format!("/dev/{}", name.replace('!', "/")))
     };
     Ok(BlockDevice {
         name: name.to_string(),

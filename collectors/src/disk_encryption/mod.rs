@@ -29,10 +29,23 @@ use evidence_protocol::facts::disk_encryption::{
     SkipCategory, SkippedMount, SwapArea,
 };
 use evidence_protocol::facts::DiskEncryptionFacts as Facts;
-use evidence_protocol::Observation;
+use evidence_protocol::{Observation, Platform};
 
-use crate::{caps, Host};
+use crate::{caps, Host, Source};
 use mounts::{MountEntry, SwapEntry};
+
+pub const PLATFORMS: &[Platform] = &[Platform::Linux];
+
+/// What the collector reads: the tables, and the live kernel's mounts, swaps, block devices
+/// and the devices' first bytes (their LUKS headers).
+pub const READS: &[Source] = &[
+    Source::Watched("/etc/crypttab"),
+    Source::Watched("/etc/fstab"),
+    Source::Polled("/proc/self/mountinfo"),
+    Source::Polled("/proc/swaps"),
+    Source::Polled("/sys/class/block"),
+    Source::Polled("/dev"),
+];
 
 /// Observes the host's disk encryption.
 pub fn collect(host: &Host) -> Observation<DiskEncryptionFacts> {
@@ -189,8 +202,8 @@ fn device_for_path(
     if devices.contains_key(&sysfs_name) {
         return Some(sysfs_name);
     }
-    let resolved = std::fs::canonicalize(host.path(path)).ok()?;
-    let name = resolved.file_name()?.to_string_lossy().into_owned();
+    let resolved = host.canonical(path).ok()?;
+    let name = resolved.rsplit('/').next()?.to_string();
     devices.contains_key(&name).then_some(name)
 }
 
@@ -257,5 +270,4 @@ fn read_config(
 }
 
 #[cfg(test)]
-#[path = "collect_tests.rs"]
 mod tests;

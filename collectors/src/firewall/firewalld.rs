@@ -36,7 +36,7 @@ pub fn collect(host: &Host) -> Observation<FirewalldConfig> {
         installed: true,
         service_enabled: WANTS_LINKS
             .iter()
-            .any(|link| std::fs::symlink_metadata(host.path(link)).is_ok()),
+            .any(|link| host.symlink_metadata(link).is_ok()),
         default_zone: default_zone.clone(),
         default_zone_target: None,
     };

@@ -22,10 +22,26 @@ pub mod ufw;
 
 use evidence_protocol::facts::firewall::{InboundFacts, RulesetSource};
 use evidence_protocol::facts::FirewallFacts;
-use evidence_protocol::Observation;
+use evidence_protocol::{Observation, Platform};
 
-use crate::{caps, Host, RunError};
+use crate::{caps, Host, RunError, Source};
 use model::{Family, Ruleset};
+
+pub const PLATFORMS: &[Platform] = &[Platform::Linux];
+
+/// What the collector reads besides the live ruleset (which comes from `nft` and the
+/// `iptables-save` family): ufw's and firewalld's configuration (their whole directories, which
+/// `ufw allow` and `firewall-cmd --permanent` rewrite) and the kernel's IPv6 switches.
+pub const READS: &[Source] = &[
+    Source::Watched("/etc/ufw"),
+    Source::Watched(ufw::UFW_DEFAULTS),
+    Source::Watched("/etc/firewalld"),
+    Source::Watched("/usr/lib/firewalld/zones"),
+    Source::Watched("/etc/systemd/system/multi-user.target.wants/firewalld.service"),
+    Source::Watched("/etc/systemd/system/sysinit.target.wants/firewalld.service"),
+    Source::Polled("/proc/sys/net/ipv4"),
+    Source::Polled("/proc/sys/net/ipv6"),
+];
 
 /// Observes the host's firewall.
 pub fn collect(host: &Host) -> Observation<FirewallFacts> {
@@ -121,7 +137,7 @@ fn ipv6_disabled(host: &Host) -> bool {
         (Ok(all), Ok(default)) => all && default,
         // Booted with ipv6.disable=1: procfs is there but has no IPv6 directory.
         (Err(e), _) if e.is_not_found() => {
-            host.path("/proc/sys/net/ipv4").is_dir() && !host.path("/proc/sys/net/ipv6").exists()
+            host.is_dir("/proc/sys/net/ipv4") && !host.exists("/proc/sys/net/ipv6")
         }
         _ => false,
     }
@@ -238,4 +254,4 @@ fn unavailable(tool: &str) -> RulesetSource {
 }
 
 #[cfg(test)]
-mod fixture_tests;
+mod tests;

@@ -25,9 +25,39 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use evidence_protocol::facts::patch_level::{IndexRefresh, OsRelease, PackageManager};
 use evidence_protocol::facts::PatchLevelFacts;
-use evidence_protocol::Observation;
+use evidence_protocol::{Observation, Platform};
 
-use crate::{caps, Host};
+use crate::{caps, Host, Source};
+
+pub const PLATFORMS: &[Platform] = &[Platform::Linux];
+
+/// What the collector reads: dpkg's and apt's files on dpkg hosts; on RPM hosts the rpm
+/// database's presence, dnf's cache stamps and dnf-automatic's configuration (the packages
+/// themselves come from `rpm` and `dnf`); and the running kernel and pending reboot.
+pub const READS: &[Source] = &[
+    Source::Watched("/etc/os-release"),
+    Source::Watched("/usr/lib/os-release"),
+    Source::Watched(dpkg_host::STATUS),
+    Source::Watched(dpkg_host::LISTS),
+    Source::Watched("/etc/apt/apt.conf"),
+    Source::Watched("/etc/apt/apt.conf.d"),
+    Source::Watched("/etc/apt/preferences"),
+    Source::Watched("/etc/apt/preferences.d"),
+    Source::Watched("/etc/apt/sources.list"),
+    Source::Watched("/etc/apt/sources.list.d"),
+    Source::Watched("/var/lib/apt/periodic/update-success-stamp"),
+    Source::Watched("/var/lib/rpm"),
+    Source::Watched("/usr/lib/sysimage/rpm"),
+    Source::Watched("/usr/bin/rpm"),
+    Source::Watched("/var/cache/dnf/last_makecache"),
+    Source::Watched("/var/cache/dnf/expired_repos.json"),
+    Source::Watched("/etc/dnf/automatic.conf"),
+    Source::Watched("/etc/systemd/system/timers.target.wants/dnf-automatic.timer"),
+    Source::Watched("/etc/systemd/system/timers.target.wants/dnf-automatic-install.timer"),
+    Source::Polled("/proc/sys/kernel/osrelease"),
+    Source::Polled("/run/reboot-required"),
+    Source::Polled("/run/reboot-required.pkgs"),
+];
 
 /// Observes the host's `patch_level` state.
 pub fn collect(host: &Host) -> Observation<PatchLevelFacts> {
@@ -38,8 +68,8 @@ pub fn collect(host: &Host) -> Observation<PatchLevelFacts> {
             // An rpm database, or the rpm tool itself.
             let rpmdb = ["/var/lib/rpm", "/usr/lib/sysimage/rpm"]
                 .iter()
-                .any(|p| host.path(p).is_dir())
-                || host.path("/usr/bin/rpm").is_file();
+                .any(|p| host.is_dir(p))
+                || host.metadata("/usr/bin/rpm").is_ok_and(|m| m.is_file());
             if rpmdb {
                 collect_rpm(host, os_release)
             } else {
@@ -117,7 +147,7 @@ pub(crate) fn newest_mtime(host: &Host, paths: &[String]) -> Option<IndexRefresh
     paths
         .iter()
         .filter_map(|p| {
-            let modified = std::fs::metadata(host.path(p)).ok()?.modified().ok()?;
+            let modified = host.metadata(p).ok()?.modified().ok()?;
             let secs = match modified.duration_since(UNIX_EPOCH) {
                 Ok(d) => d.as_secs() as i64,
                 Err(e) => -(e.duration().as_secs() as i64),

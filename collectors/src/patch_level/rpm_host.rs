@@ -154,9 +154,7 @@ pub fn automatic_updates(host: &Host, packages: &[RpmPackage]) -> AutomaticUpdat
         .ok()
         .and_then(|t| unattended::dnf_apply_updates(&t));
     let wants = "/etc/systemd/system/timers.target.wants";
-    let timer = host.path(&format!("{wants}/dnf-automatic.timer")).exists();
-    let install_timer = host
-        .path(&format!("{wants}/dnf-automatic-install.timer"))
-        .exists();
+    let timer = host.exists(&format!("{wants}/dnf-automatic.timer"));
+    let install_timer = host.exists(&format!("{wants}/dnf-automatic-install.timer"));
     unattended::dnf(installed, apply, timer, install_timer)
 }

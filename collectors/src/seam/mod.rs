@@ -1,15 +1,22 @@
 //! The one seam between collectors and the host: a root directory and a command runner.
+//!
+//! Collectors touch the host only through [`Host`]: files, directories and metadata under the
+//! root (each read capped), and tools through the runner. No collector uses `std::fs` itself.
 
+mod read_log;
 mod runner;
+mod source;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use read_log::ReadLog;
 pub use runner::{
     CommandOutput, CommandRunner, RecordedRunner, RunError, SystemRunner, DEFAULT_COMMAND_TIMEOUT,
 };
+pub use source::Source;
 
 /// Caps on the bytes one read of a host file may return, one per kind of file; a file over its
 /// cap is refused with [`ReadError::TooLarge`] (naming it and its size), never read whole. Sizes
@@ -33,6 +40,9 @@ pub mod caps {
     /// `/var/log/wtmp`, 384-byte records rotated monthly: 64 MiB is ~175,000 records (a login
     /// and a logout each) a month.
     pub const WTMP: u64 = 64 << 20;
+    /// The start of a block device or image read for its LUKS header: the largest LUKS2 header
+    /// (binary header and JSON area) the on-disk format allows is 4 MiB.
+    pub const LUKS_HEADER: u64 = 4 << 20;
 }
 
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
@@ -182,6 +192,8 @@ pub struct Host {
     /// The root is this machine's `/` (decided once, in `new`).
     live: bool,
     runner: Arc<dyn CommandRunner>,
+    /// Where every path asked for is noted, in tests ([`Host::with_read_log`]).
+    log: Option<ReadLog>,
 }
 
 impl std::fmt::Debug for Host {
@@ -200,7 +212,19 @@ impl Host {
         let root = root.into();
         let live = root == Path::new("/")
             || std::fs::canonicalize(&root).is_ok_and(|p| p == Path::new("/"));
-        Self { root, live, runner }
+        Self {
+            root,
+            live,
+            runner,
+            log: None,
+        }
+    }
+
+    /// This host, noting every path asked of it (by any accessor, [`Host::path`] included) in
+    /// `log`.
+    pub fn with_read_log(mut self, log: ReadLog) -> Self {
+        self.log = Some(log);
+        self
     }
 
     pub fn root(&self) -> &Path {
@@ -227,6 +251,19 @@ impl Host {
     /// links are followed inside the tree as a chroot would (an absolute target such as
     /// `/usr/lib/os-release` stays under the root), so a tree never reads the machine's files.
     pub fn path(&self, path: &str) -> PathBuf {
+        self.note(path);
+        self.path_unnoted(path)
+    }
+
+    /// Notes `path` in the read log, if there is one.
+    fn note(&self, path: &str) {
+        if let Some(log) = &self.log {
+            log.note(path);
+        }
+    }
+
+    /// [`Host::path`] without noting it (for a parent directory looked up on the way).
+    fn path_unnoted(&self, path: &str) -> PathBuf {
         if self.live {
             return PathBuf::from("/").join(path.trim_start_matches('/'));
         }
@@ -244,22 +281,38 @@ impl Host {
         }
     }
 
-    /// Opens a regular file under the root. The type is checked on the resolved path before
-    /// opening (opening a FIFO would block) and again on the opened handle (the path may have
-    /// been swapped meanwhile). Returns the file, how to name it in errors and its length.
-    fn open_regular(&self, path: &str) -> Result<(std::fs::File, String, u64), ReadError> {
+    /// `path` under the root and how to name it in errors; a link left unresolved (a loop, too
+    /// many hops) would be followed against the machine's own root, so it is refused in a tree.
+    fn resolved(&self, path: &str) -> Result<(PathBuf, String), ReadError> {
         let full = self.path(path);
         let shown = self.shown(path, &full);
-        // A link left unresolved (a loop, too many hops) would be followed by open() against
-        // the machine's own root: refuse it when reading a tree.
         if !self.is_live() && full.is_symlink() {
             return Err(ReadError::Io {
                 path: shown,
                 message: "too many levels of symbolic links".to_string(),
             });
         }
+        Ok((full, shown))
+    }
+
+    /// Opens a regular file under the root.
+    fn open_regular(&self, path: &str) -> Result<(std::fs::File, String, u64), ReadError> {
+        self.open_checked(path, false)
+    }
+
+    /// Opens a regular file (or, with `block_device`, a block device too) under the root. The
+    /// type is checked on the resolved path before opening (opening a FIFO would block) and
+    /// again on the opened handle (the path may have been swapped meanwhile). Returns the file,
+    /// how to name it in errors and its length.
+    fn open_checked(
+        &self,
+        path: &str,
+        block_device: bool,
+    ) -> Result<(std::fs::File, String, u64), ReadError> {
+        let (full, shown) = self.resolved(path)?;
         let regular = |meta: &std::fs::Metadata| match irregular_kind(meta.file_type()) {
             None => Ok(()),
+            Some("block device") if block_device => Ok(()),
             Some(kind) => Err(ReadError::NotRegularFile {
                 path: shown.clone(),
                 kind,
@@ -330,6 +383,63 @@ impl Host {
     pub fn open_records(&self, path: &str) -> Result<(std::fs::File, u64), ReadError> {
         let (file, _, len) = self.open_regular(path)?;
         Ok((file, len))
+    }
+
+    /// Opens a block device, or a regular file holding a disk image, to read at most its first
+    /// `limit` bytes (a header; the device itself is never read whole).
+    pub fn open_device(
+        &self,
+        path: &str,
+        limit: u64,
+    ) -> Result<std::io::Take<std::fs::File>, ReadError> {
+        let (file, _, _) = self.open_checked(path, true)?;
+        Ok(file.take(limit))
+    }
+
+    /// The metadata of what `path` names under the root, links followed.
+    pub fn metadata(&self, path: &str) -> Result<std::fs::Metadata, ReadError> {
+        let (full, shown) = self.resolved(path)?;
+        std::fs::metadata(&full).map_err(|e| ReadError::from_io_shown(shown, e))
+    }
+
+    /// True when `path` exists under the root (links followed).
+    pub fn exists(&self, path: &str) -> bool {
+        self.metadata(path).is_ok()
+    }
+
+    /// True when `path` is a directory under the root (links followed).
+    pub fn is_dir(&self, path: &str) -> bool {
+        self.metadata(path).is_ok_and(|m| m.is_dir())
+    }
+
+    /// The metadata of `path` itself, not of what it links to (a dangling link exists).
+    pub fn symlink_metadata(&self, path: &str) -> Result<std::fs::Metadata, ReadError> {
+        let (parent, name) = match path.trim_end_matches('/').rsplit_once('/') {
+            Some((parent, name)) if !name.is_empty() && name != ".." => (parent, name),
+            _ => return self.metadata(path),
+        };
+        self.note(path);
+        let full = self
+            .path_unnoted(if parent.is_empty() { "/" } else { parent })
+            .join(name);
+        std::fs::symlink_metadata(&full).map_err(|e| ReadError::from_io(&full, e))
+    }
+
+    /// What `path` names once every link is followed, absolute as on the host (under a tree,
+    /// inside the tree): `/dev/disk/by-uuid/...` becomes `/dev/sda1`.
+    pub fn canonical(&self, path: &str) -> Result<String, ReadError> {
+        let (full, shown) = self.resolved(path)?;
+        let io = |e| ReadError::from_io_shown(shown.clone(), e);
+        if self.live {
+            return Ok(std::fs::canonicalize(&full)
+                .map_err(io)?
+                .display()
+                .to_string());
+        }
+        // Links inside the tree are already followed; the target must exist.
+        std::fs::symlink_metadata(&full).map_err(io)?;
+        let inside = full.strip_prefix(&self.root).unwrap_or(&full);
+        Ok(format!("/{}", inside.display()))
     }
 
     /// Lists a directory under the root, sorted by name.

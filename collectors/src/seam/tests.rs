@@ -186,3 +186,82 @@ fn a_missing_tool_is_reported_as_not_installed() {
         "{result:?}"
     );
 }
+
+#[test]
+fn a_dangling_link_exists_for_symlink_metadata_but_not_for_metadata() {
+    let dir = tree();
+    std::os::unix::fs::symlink("/nowhere", dir.path().join("etc/link")).unwrap();
+    let host = Host::new(dir.path(), Arc::new(RecordedRunner::new()));
+    assert!(host.symlink_metadata("/etc/link").is_ok());
+    assert!(!host.exists("/etc/link"));
+    assert!(host.is_dir("/etc"));
+    assert!(!host.is_dir("/usr/lib/os-release"));
+    assert!(host.metadata("/etc/absent").unwrap_err().is_not_found());
+}
+
+#[test]
+fn canonical_follows_links_inside_the_tree_and_names_the_target_as_on_the_host() {
+    let dir = tree();
+    std::fs::create_dir_all(dir.path().join("dev/disk/by-uuid")).unwrap();
+    std::fs::write(dir.path().join("dev/vda1"), "").unwrap();
+    std::os::unix::fs::symlink("../../vda1", dir.path().join("dev/disk/by-uuid/abc")).unwrap();
+    let host = Host::new(dir.path(), Arc::new(RecordedRunner::new()));
+    assert_eq!(
+        host.canonical("/dev/disk/by-uuid/abc").unwrap(),
+        "/dev/vda1"
+    );
+    assert!(host.canonical("/dev/absent").is_err());
+}
+
+#[test]
+fn open_device_reads_an_image_file_up_to_its_limit_and_refuses_character_devices_and_fifos() {
+    let dir = tree();
+    std::fs::write(dir.path().join("disk.img"), vec![7u8; 100]).unwrap();
+    let host = Host::new(dir.path(), Arc::new(RecordedRunner::new()));
+    let mut head = Vec::new();
+    host.open_device("/disk.img", 10)
+        .unwrap()
+        .read_to_end(&mut head)
+        .unwrap();
+    assert_eq!(
+        head,
+        vec![7u8; 10],
+        "a file longer than the limit is read up to it"
+    );
+    let zero = Host::live().open_device("/dev/zero", 10).unwrap_err();
+    assert!(matches!(
+        zero,
+        ReadError::NotRegularFile {
+            kind: "character device",
+            ..
+        }
+    ));
+    if mkfifo(&dir.path().join("fifo")) {
+        assert!(matches!(
+            host.open_device("/fifo", 10),
+            Err(ReadError::NotRegularFile { kind: "FIFO", .. })
+        ));
+    }
+}
+
+#[test]
+fn a_read_log_notes_every_path_asked_of_the_host_by_any_accessor() {
+    let dir = tree();
+    let log = ReadLog::new();
+    let host = Host::new(dir.path(), Arc::new(RecordedRunner::new())).with_read_log(log.clone());
+    let _ = host.read("/usr/lib/os-release", caps::CONFIG);
+    let _ = host.read_dir("/etc");
+    let _ = host.exists("/etc/absent");
+    let _ = host.symlink_metadata("/etc/link");
+    let _ = host.open_device("/dev/vda", 10);
+    assert_eq!(
+        log.paths().into_iter().collect::<Vec<_>>(),
+        [
+            "/dev/vda",
+            "/etc",
+            "/etc/absent",
+            "/etc/link",
+            "/usr/lib/os-release"
+        ]
+    );
+}

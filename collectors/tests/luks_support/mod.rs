@@ -8,38 +8,7 @@ use std::process::Command;
 
 use evidence_protocol::facts::disk_encryption::{LuksHeader, LuksKeyslot, Pbkdf};
 
-/// True when `tools` (and root, if asked) are here; loud skip otherwise, a failure under CI.
-pub fn require(test: &str, root: bool, tools: &[&str]) -> bool {
-    let mut missing: Vec<String> = tools
-        .iter()
-        .filter(|t| {
-            !Command::new("sh")
-                .args(["-c", &format!("command -v {t}")])
-                .output()
-                .is_ok_and(|o| o.status.success())
-        })
-        .map(|t| format!("the {t} tool"))
-        .collect();
-    if root && !is_root() {
-        missing.push("root".into());
-    }
-    if missing.is_empty() {
-        return true;
-    }
-    let what = missing.join(", ");
-    if std::env::var_os("CI").is_some() {
-        panic!("{test} needs {what}; CI must provide it");
-    }
-    eprintln!("\n*** SKIPPED: {test} needs {what}, which this machine does not give ***\n");
-    false
-}
-
-pub fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| o.stdout.starts_with(b"0\n"))
-}
+pub use evidence_tests::require;
 
 pub fn path_str(path: &Path) -> &str {
     path.to_str().expect("utf-8 path")

@@ -9,8 +9,6 @@
 mod attributes;
 mod crosswalk;
 #[cfg(test)]
-mod crosswalk_tests;
-#[cfg(test)]
 mod tests;
 
 use std::cmp::Ordering;

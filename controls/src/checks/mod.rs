@@ -1,40 +1,70 @@
 //! The checks: small typed functions from one collector's facts (and the policy) to an outcome.
 //!
-//! Each collector's checks live in their own module and list themselves in `CHECKS`; their
-//! mapping to controls is data, in `data/checks/<collector>.toml`.
+//! Each collector has a checks module here, generated from the registry
+//! ([`evidence_protocol::for_each_collector!`]), exporting the same three items: `CHECKS` (its
+//! checks), `MAPPINGS` (their links to controls, `data/checks/<collector>.toml`) and `Settings`
+//! (its section of the [`Policy`], [`crate::policy::NoSettings`] when it has none). The
+//! [`Evaluator`], [`all`] and the mapping files are generated from the same list.
 
 #[macro_use]
 mod need;
 
-pub mod accounts;
-pub mod disk_encryption;
-pub mod firewall;
-pub mod patch_level;
-
-use evidence_protocol::facts::{
-    AccountsFacts, DiskEncryptionFacts, FirewallFacts, PatchLevelFacts,
-};
+use evidence_protocol::{CollectorName, Facts, Observation};
 
 use crate::{Outcome, Policy};
 
-/// A check function over one collector's facts.
-#[derive(Clone, Copy)]
-pub enum Evaluator {
-    DiskEncryption(fn(&DiskEncryptionFacts, &Policy) -> Outcome),
-    PatchLevel(fn(&PatchLevelFacts, &Policy) -> Outcome),
-    Firewall(fn(&FirewallFacts, &Policy) -> Outcome),
-    Accounts(fn(&AccountsFacts, &Policy) -> Outcome),
+macro_rules! checks {
+    ($($name:ident => $variant:ident($facts:ident),)*) => {
+        $(pub mod $name;)*
+
+        /// A check function over one collector's facts.
+        #[derive(Clone, Copy)]
+        pub enum Evaluator {
+            $($variant(fn(&evidence_protocol::facts::$facts, &Policy) -> Outcome),)*
+        }
+
+        impl Evaluator {
+            /// The collector whose facts this check reads.
+            pub fn collector_name(&self) -> CollectorName {
+                match self {
+                    $(Evaluator::$variant(_) => CollectorName::$variant,)*
+                }
+            }
+
+            /// The outcome on `facts`, `None` when the collector is absent (not run).
+            pub(crate) fn run(&self, facts: &Facts, policy: &Policy) -> Option<Outcome> {
+                Some(match self {
+                    $(Evaluator::$variant(f) => apply(facts.$name.as_ref()?, |x| f(x, policy)),)*
+                })
+            }
+        }
+
+        /// Every collector's checks, unsorted.
+        fn every_collectors_checks() -> Vec<Check> {
+            [$($name::CHECKS),*].concat()
+        }
+
+        /// Each collector's mapping file: (collector name, TOML text).
+        pub(crate) const MAPPING_FILES: &[(&str, &str)] = &[$((stringify!($name), $name::MAPPINGS),)*];
+    };
 }
 
+evidence_protocol::for_each_collector!(checks);
+
 impl Evaluator {
-    /// The collector whose facts this check reads.
+    /// The collector whose facts this check reads, by name.
     pub fn collector(&self) -> &'static str {
-        match self {
-            Evaluator::DiskEncryption(_) => "disk_encryption",
-            Evaluator::PatchLevel(_) => "patch_level",
-            Evaluator::Firewall(_) => "firewall",
-            Evaluator::Accounts(_) => "accounts",
-        }
+        self.collector_name().as_str()
+    }
+}
+
+/// The check's outcome on an observation: not-applicable and error observations become that
+/// outcome, with the collector's reason.
+fn apply<T>(observation: &Observation<T>, f: impl FnOnce(&T) -> Outcome) -> Outcome {
+    match observation {
+        Observation::Observed(value) => f(value),
+        Observation::NotApplicable { reason } => Outcome::not_applicable(reason.clone()),
+        Observation::Error { reason } => Outcome::error(reason.clone()),
     }
 }
 
@@ -48,13 +78,20 @@ pub struct Check {
 
 /// Every check, sorted by id.
 pub fn all() -> Vec<Check> {
-    let mut checks: Vec<Check> = [
-        accounts::CHECKS,
-        disk_encryption::CHECKS,
-        firewall::CHECKS,
-        patch_level::CHECKS,
-    ]
-    .concat();
+    let mut checks = every_collectors_checks();
     checks.sort_by_key(|c| c.id);
     checks
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_check_id_starts_with_the_name_of_the_collector_it_reads() {
+        for check in all() {
+            let prefix = format!("{}.", check.evaluate.collector());
+            assert!(check.id.starts_with(&prefix), "{}", check.id);
+        }
+    }
 }

@@ -1,36 +1,134 @@
-//! The behaviour every [`Store`] implementation must show, as a test suite any backend runs
-//! against a fresh store: `conformance::run_all(&|| Box::new(MyStore::open(..)))`. The SQLite
-//! store runs it in its unit tests; the PostgreSQL store is to run the same.
+//! The behaviour every [`Store`] implementation must show: one test per behaviour, each an
+//! `async fn(&dyn Store)` run on a fresh store. [`store_conformance!`] turns the list into
+//! `#[tokio::test]`s for one backend; each backend adds one invocation line next to the SQLite
+//! one below (`store_conformance!(postgres, super::fresh_postgres())`), with an expression that
+//! makes a fresh store and keeps alive whatever it needs (a temp directory, a scratch schema)
+//! until the test ends. A behaviour left out of the macro's list is dead code (a warning).
+
+// The store's yes/no answers are asserted with `assert_eq!` like every other answer.
+#![allow(clippy::bool_assert_comparison)]
+
+use std::ops::Deref;
 
 use evidence_controls::Status;
 use evidence_protocol::api::HostIdentity;
 use evidence_protocol::{log_chain_next, Digest};
+use serde_json::json;
 
+use super::sqlite::SqliteStore;
 use super::*;
+use crate::domain::rules::MAX_PENDING_KEYS_PER_HOST;
 
-type Make<'a> = &'a dyn Fn() -> Box<dyn Store>;
-
-/// Runs every conformance check, each on a fresh store.
-pub fn run_all(make: Make) {
-    enrollment_creates_hosts_answers_retries_and_consumes_single_use_secrets(make()).unwrap();
-    appended_reports_get_consecutive_indexes_and_a_verifiable_chain(make()).unwrap();
-    replays_are_refused_and_exact_resends_get_the_original_entry(make()).unwrap();
-    chain_breaks_and_dropped_reports_are_recorded_as_gaps(make()).unwrap();
-    findings_store_transitions_only_on_change_and_the_past_is_queryable(make()).unwrap();
-    revoked_hosts_retired_keys_and_stale_attestations_are_refused(make()).unwrap();
-    secrets_tokens_and_policy_versions_round_trip(make()).unwrap();
-    a_fleet_secret_leaves_a_new_key_pending_and_the_host_keeps_its_key(make()).unwrap();
-    host_secrets_and_signed_rotations_change_keys_with_logged_events(make()).unwrap();
+/// One `#[tokio::test]` per behaviour, in `mod $backend`. `$make` is evaluated inside that
+/// module, once per test, and must give a value that derefs to `dyn Store` (see [`Fresh`]); it
+/// lives until the test ends.
+macro_rules! store_conformance {
+    ($backend:ident, $make:expr) => {
+        store_conformance!(@tests $backend, $make, [
+            // enrollment
+            enrolling_a_new_machine_creates_its_host,
+            an_enrollment_retry_is_answered_again_without_a_new_key_event,
+            a_single_use_secret_enrolls_only_one_machine,
+            an_enrollment_with_the_wrong_secret_is_refused,
+            a_fleet_secret_older_than_the_hosts_key_leaves_the_new_key_pending,
+            approving_a_pending_key_activates_it_and_retires_the_old_key,
+            a_revoked_host_cannot_enroll_again,
+            // the evidence log
+            an_enrollment_is_the_first_entry_of_the_evidence_log,
+            appended_reports_get_consecutive_log_indexes_and_chain_hashes,
+            the_evidence_log_verifies_up_to_the_last_chain_hash,
+            stored_reports_keep_their_verbatim_bytes,
+            // replays and resends
+            an_exact_resend_gets_the_original_receipt,
+            other_bytes_with_an_accepted_seq_are_a_replay,
+            a_repeated_seq_within_one_batch_is_a_replay,
+            reports_from_an_unknown_host_are_refused,
+            resends_and_refused_reports_are_not_stored,
+            // gaps
+            a_wrong_previous_digest_is_recorded_as_a_chain_break,
+            dropped_reports_are_recorded_as_a_gap,
+            a_chain_break_and_dropped_reports_in_one_report_are_both_recorded,
+            // findings and the fleet over time
+            findings_store_a_transition_only_when_the_status_changes,
+            the_fleet_state_at_a_past_time_is_the_state_then,
+            the_current_fleet_state_is_the_latest,
+            no_host_is_in_the_fleet_before_it_enrolled,
+            re_evaluation_replaces_the_current_findings,
+            failing_and_erroring_findings_are_listed_by_check,
+            the_latest_full_report_is_kept_for_re_evaluation,
+            // refused reports
+            an_attestation_of_another_report_than_the_last_full_one_is_refused,
+            an_attestation_of_the_last_full_report_is_accepted,
+            a_key_that_is_not_the_hosts_active_key_cannot_append,
+            a_revoked_host_cannot_append,
+            revoked_hosts_are_counted,
+            // secrets, tokens, audit, policy
+            a_revoked_secret_is_listed_revoked,
+            revoking_an_unknown_secret_reports_it_unknown,
+            tokens_are_stored_verbatim,
+            a_token_can_be_revoked,
+            revoking_an_unknown_token_reports_not_found,
+            an_admin_token_can_be_revoked_while_another_remains,
+            the_last_admin_token_cannot_be_revoked,
+            the_audit_trail_round_trips,
+            the_policy_in_force_is_the_latest_version_at_or_before_a_time,
+            // pending keys
+            a_later_fleet_secret_leaves_the_new_key_pending_and_the_current_key_active,
+            pending_keys_are_capped_per_host,
+            each_pending_attempt_is_in_the_hosts_key_history_but_not_in_the_log,
+            pending_keys_are_counted,
+            // host secrets and signed rotations
+            a_host_secret_cannot_rekey_another_host,
+            a_host_secret_rekeys_its_host,
+            a_signed_rotation_replaces_the_active_key,
+            a_rotation_by_a_retired_key_is_refused,
+            another_hosts_key_cannot_rotate_this_host,
+            key_history_is_listed_newest_first,
+            key_events_are_chained_in_the_evidence_log,
+            a_rotations_proof_is_in_the_evidence_log,
+        ]);
+    };
+    (@tests $backend:ident, $make:expr, [$($behaviour:ident),* $(,)?]) => {
+        mod $backend {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $behaviour() {
+                    super::$behaviour(&*$make).await
+                }
+            )*
+        }
+    };
 }
 
-const T0: i64 = 1_700_000_000_000_000;
+/// A fresh store and what must outlive it (dropped after the store).
+pub struct Fresh<S, Keep> {
+    store: S,
+    _keep: Keep,
+}
 
-fn secret(
-    store: &dyn Store,
-    id: &str,
-    single_use: bool,
-    created_at: i64,
-) -> StoreResult<SecretRecord> {
+impl<S: Store, Keep> Deref for Fresh<S, Keep> {
+    type Target = dyn Store;
+    fn deref(&self) -> &(dyn Store + 'static) {
+        &self.store
+    }
+}
+
+/// A SQLite store on a new database file in its own temp directory.
+fn fresh_sqlite() -> Fresh<SqliteStore, tempfile::TempDir> {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = SqliteStore::open(&dir.path().join("db.sqlite")).expect("open sqlite");
+    Fresh { store, _keep: dir }
+}
+
+store_conformance!(sqlite, super::fresh_sqlite());
+
+// ---------------------------------------------------------------------------------------------
+// Fixtures.
+
+const T0: i64 = 1_700_000_000_000_000;
+const FW: &str = "firewall.inbound_default_deny";
+
+async fn secret(store: &dyn Store, id: &str, single_use: bool, created_at: i64) -> SecretRecord {
     let s = SecretRecord {
         id: id.into(),
         hash: [7; 32],
@@ -42,8 +140,8 @@ fn secret(
         note: "n".into(),
         host_id: None,
     };
-    store.create_secret(&s)?;
-    Ok(s)
+    store.create_secret(&s).await.unwrap();
+    s
 }
 
 fn attempt(secret_id: &str, key: u8, machine: &str, now: i64) -> EnrollAttempt {
@@ -60,14 +158,6 @@ fn attempt(secret_id: &str, key: u8, machine: &str, now: i64) -> EnrollAttempt {
         agent_version: "1".into(),
         new_host_id: format!("h-{machine}"),
         now,
-    }
-}
-
-fn check(cond: bool, what: &str) -> StoreResult<()> {
-    if cond {
-        Ok(())
-    } else {
-        Err(StoreError::Corrupt(format!("conformance: {what}")))
     }
 }
 
@@ -104,144 +194,478 @@ fn finding(check: &str, status: Status) -> NewFinding {
     }
 }
 
-/// Enrolls host `machine` with key byte `key`; returns its host id.
-fn enrolled(store: &dyn Store, machine: &str, key: u8) -> StoreResult<String> {
-    secret(store, &format!("s-{machine}"), false, T0)?;
-    match store.enroll(&attempt(&format!("s-{machine}"), key, machine, T0 + 1))? {
-        Ok(o) => Ok(o.host_id),
-        Err(e) => Err(StoreError::Corrupt(format!("enroll refused: {e:?}"))),
+/// Enrolls host `machine` with key byte `key` (key id `k{key}`) at `T0 + 1`; returns its host id.
+async fn enrolled(store: &dyn Store, machine: &str, key: u8) -> String {
+    let id = format!("s-{machine}");
+    secret(store, &id, false, T0).await;
+    match store
+        .enroll(&attempt(&id, key, machine, T0 + 1))
+        .await
+        .unwrap()
+    {
+        Ok(o) => o.host_id,
+        Err(e) => panic!("enrollment of {machine} refused: {e:?}"),
     }
 }
 
-fn enrollment_creates_hosts_answers_retries_and_consumes_single_use_secrets(
-    store: Box<dyn Store>,
-) -> StoreResult<()> {
-    let s = &*store;
-    secret(s, "once", true, T0)?;
-    let first = s.enroll(&attempt("once", 1, "m1", T0 + 1))?;
-    check(
-        matches!(&first, Ok(o) if o.host_id == "h-m1" && o.last_seq == 0),
-        "new host enrolled",
-    )?;
-    let retry = s.enroll(&attempt("once", 1, "m1", T0 + 2))?;
-    check(
-        matches!((&retry, &first), (Ok(r), Ok(f)) if r.host_id == f.host_id && r.key_id == f.key_id && r.event.is_none()),
-        "retry answered again, with no new key event",
-    )?;
-    check(
-        s.enroll(&attempt("once", 2, "m2", T0 + 3))? == Err(EnrollRefusal::SecretUsed),
-        "single use",
-    )?;
-    let mut wrong = attempt("once", 3, "m3", T0 + 3);
-    wrong.secret_hash = [8; 32];
-    check(
-        s.enroll(&wrong)? == Err(EnrollRefusal::BadSecret),
-        "wrong hash",
-    )?;
-    // Known host, new key, secret older than its key: pending; approval activates it.
-    secret(s, "old", false, T0)?;
-    check(
-        s.enroll(&attempt("old", 4, "m1", T0 + 4))?
-            == Err(EnrollRefusal::KeyChangeNeedsApproval {
-                host_id: "h-m1".into(),
-            }),
-        "pending",
-    )?;
-    check(s.approve_key("h-m1", "k4", T0 + 5, "tok")?, "approved")?;
-    let keys = s.keys()?;
-    check(
-        keys.iter().any(|k| k.key_id == "k4" && k.state == "active")
-            && keys
-                .iter()
-                .any(|k| k.key_id == "k1" && k.state == "retired"),
-        "rotation",
-    )?;
-    check(s.revoke_host("h-m1", T0 + 6)?, "revoked")?;
-    secret(s, "fresh", false, T0 + 7)?;
-    check(
-        s.enroll(&attempt("fresh", 5, "m1", T0 + 8))? == Err(EnrollRefusal::HostRevoked),
-        "revoked host refused",
-    )?;
-    Ok(())
+/// Appends one item; the store's answer for it.
+async fn append(store: &dyn Store, item: AppendItem) -> Result<Appended, AppendRefusal> {
+    store.append_reports(&[item]).await.unwrap().remove(0)
 }
 
-fn appended_reports_get_consecutive_indexes_and_a_verifiable_chain(
-    store: Box<dyn Store>,
-) -> StoreResult<()> {
-    let s = &*store;
-    let h = enrolled(s, "m", 1)?;
-    // The enrollment is the log's first entry (a key event).
-    let Ok((start, mut chain)) = s.verify_log()? else {
-        return check(false, "log verifies after enrollment");
-    };
-    check(start == 1, "the enrollment is logged")?;
+/// A host's keys (id, state), by key id.
+async fn keys_of_host(store: &dyn Store, host_id: &str) -> Vec<(String, KeyState)> {
+    let mut keys: Vec<_> = store
+        .keys()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|k| k.host_id == host_id)
+        .map(|k| (k.key_id, k.state))
+        .collect();
+    keys.sort_by(|a, b| a.0.cmp(&b.0));
+    keys
+}
+
+/// Owned copies of `(&str, T)` pairs, to compare with what the store lists.
+fn owned<T: Copy>(pairs: &[(&str, T)]) -> Vec<(String, T)> {
+    pairs.iter().map(|(s, t)| (s.to_string(), *t)).collect()
+}
+
+/// One host in `fleet_at`, with its findings' check ids spelled out.
+#[derive(Debug, PartialEq)]
+struct Seen {
+    host_id: String,
+    hostname: String,
+    last_seen: Option<i64>,
+    revoked: bool,
+    findings: Vec<(String, Status, Option<String>)>,
+}
+
+async fn fleet(store: &dyn Store, at: i64) -> Vec<Seen> {
+    let index = Arc::new(CheckIndex::from_checks(vec![(FW.into(), vec![])]));
+    store
+        .fleet_at(at, index.clone())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(host_id, h)| Seen {
+            host_id,
+            hostname: h.hostname.to_string(),
+            last_seen: h.last_seen,
+            revoked: h.revoked,
+            findings: h
+                .findings
+                .iter()
+                .map(|(c, s, r)| {
+                    (
+                        index.checks[*c as usize].clone(),
+                        *s,
+                        r.as_deref().map(str::to_string),
+                    )
+                })
+                .collect(),
+        })
+        .collect()
+}
+
+/// Host `m` with the firewall check failing at `T0 + 10` and `T0 + 20`, passing at `T0 + 30`.
+async fn fail_fail_pass(s: &dyn Store) -> String {
+    let h = enrolled(s, "m", 1).await;
+    for (seq, status) in [(1, Status::Fail), (2, Status::Fail), (3, Status::Pass)] {
+        let at = T0 + 10 * seq as i64;
+        let body = seq.to_string();
+        let it = item(&h, "k1", seq, None, &body, at, vec![finding(FW, status)]);
+        append(s, it).await.unwrap();
+    }
+    h
+}
+
+/// The chain hash over log entries `0..n`, recomputed from their stored bytes.
+async fn chain_over(s: &dyn Store, n: u64) -> Digest {
+    let mut chain = Digest::ZERO;
+    for index in 0..n {
+        let bytes = s.report_bytes(index).await.unwrap().expect("log entry");
+        chain = log_chain_next(&chain, index, &Digest::of(&bytes));
+    }
+    chain
+}
+
+/// A log entry's bytes, parsed as JSON.
+async fn log_json(s: &dyn Store, index: u64) -> serde_json::Value {
+    let bytes = s.report_bytes(index).await.unwrap().expect("log entry");
+    serde_json::from_slice(&bytes).expect("JSON log entry")
+}
+
+// ---------------------------------------------------------------------------------------------
+// Enrollment.
+
+async fn enrolling_a_new_machine_creates_its_host(s: &dyn Store) {
+    secret(s, "once", true, T0).await;
+    assert_eq!(
+        s.enroll(&attempt("once", 1, "m1", T0 + 1)).await.unwrap(),
+        Ok(EnrollOutcome {
+            host_id: "h-m1".into(),
+            key_id: "k1".into(),
+            last_seq: 0,
+            last_digest: None,
+            event: Some(KeyEventKind::Enrolled),
+        })
+    );
+    assert_eq!(
+        s.hosts()
+            .await
+            .unwrap()
+            .iter()
+            .map(|h| (
+                h.host_id.as_str(),
+                h.machine_id.as_str(),
+                h.hostname.as_str()
+            ))
+            .collect::<Vec<_>>(),
+        vec![("h-m1", "m1", "host-m1")]
+    );
+    assert_eq!(
+        keys_of_host(s, "h-m1").await,
+        owned(&[("k1", KeyState::Active)])
+    );
+}
+
+async fn an_enrollment_retry_is_answered_again_without_a_new_key_event(s: &dyn Store) {
+    secret(s, "once", true, T0).await;
+    let first = s
+        .enroll(&attempt("once", 1, "m1", T0 + 1))
+        .await
+        .unwrap()
+        .unwrap();
+    // The same machine and key again (a lost answer), even though the secret is single use.
+    assert_eq!(
+        s.enroll(&attempt("once", 1, "m1", T0 + 2)).await.unwrap(),
+        Ok(EnrollOutcome {
+            event: None,
+            ..first
+        })
+    );
+}
+
+async fn a_single_use_secret_enrolls_only_one_machine(s: &dyn Store) {
+    secret(s, "once", true, T0).await;
+    s.enroll(&attempt("once", 1, "m1", T0 + 1))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        s.enroll(&attempt("once", 2, "m2", T0 + 3)).await.unwrap(),
+        Err(EnrollRefusal::SecretUsed)
+    );
+    assert_eq!(
+        s.secrets()
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| (r.id.as_str(), r.uses))
+            .collect::<Vec<_>>(),
+        vec![("once", 1)]
+    );
+}
+
+async fn an_enrollment_with_the_wrong_secret_is_refused(s: &dyn Store) {
+    secret(s, "once", true, T0).await;
+    let mut wrong = attempt("once", 3, "m3", T0 + 3);
+    wrong.secret_hash = [8; 32];
+    assert_eq!(
+        s.enroll(&wrong).await.unwrap(),
+        Err(EnrollRefusal::BadSecret)
+    );
+    // Once the secret is used, a wrong one is still reported as wrong (not as used).
+    s.enroll(&attempt("once", 1, "m1", T0 + 1))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        s.enroll(&wrong).await.unwrap(),
+        Err(EnrollRefusal::BadSecret)
+    );
+}
+
+async fn a_fleet_secret_older_than_the_hosts_key_leaves_the_new_key_pending(s: &dyn Store) {
+    secret(s, "once", true, T0).await;
+    s.enroll(&attempt("once", 1, "m1", T0 + 1))
+        .await
+        .unwrap()
+        .unwrap();
+    // Known host, new key, fleet secret created before the host's key.
+    secret(s, "old", false, T0).await;
+    assert_eq!(
+        s.enroll(&attempt("old", 4, "m1", T0 + 4)).await.unwrap(),
+        Err(EnrollRefusal::KeyChangeNeedsApproval {
+            host_id: "h-m1".into()
+        })
+    );
+    assert_eq!(
+        keys_of_host(s, "h-m1").await,
+        owned(&[("k1", KeyState::Active), ("k4", KeyState::Pending)])
+    );
+}
+
+async fn approving_a_pending_key_activates_it_and_retires_the_old_key(s: &dyn Store) {
+    secret(s, "once", true, T0).await;
+    s.enroll(&attempt("once", 1, "m1", T0 + 1))
+        .await
+        .unwrap()
+        .unwrap();
+    secret(s, "old", false, T0).await;
+    s.enroll(&attempt("old", 4, "m1", T0 + 4))
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(
+        s.approve_key("h-m1", "k4", T0 + 5, "tok").await.unwrap(),
+        true
+    );
+    assert_eq!(
+        keys_of_host(s, "h-m1").await,
+        owned(&[("k1", KeyState::Retired), ("k4", KeyState::Active)])
+    );
+}
+
+async fn a_revoked_host_cannot_enroll_again(s: &dyn Store) {
+    secret(s, "once", true, T0).await;
+    s.enroll(&attempt("once", 1, "m1", T0 + 1))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(s.revoke_host("h-m1", T0 + 6).await.unwrap(), true);
+    secret(s, "fresh", false, T0 + 7).await;
+    assert_eq!(
+        s.enroll(&attempt("fresh", 5, "m1", T0 + 8)).await.unwrap(),
+        Err(EnrollRefusal::HostRevoked)
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The evidence log.
+
+async fn an_enrollment_is_the_first_entry_of_the_evidence_log(s: &dyn Store) {
+    let h = enrolled(s, "m", 1).await;
+    assert_eq!(
+        s.verify_log().await.unwrap(),
+        Ok((1, chain_over(s, 1).await))
+    );
+    let entry = log_json(s, 0).await;
+    assert_eq!(
+        (
+            &entry["type"],
+            &entry["event"],
+            &entry["host_id"],
+            &entry["key_id"]
+        ),
+        (
+            &json!("key_event"),
+            &json!("enrolled"),
+            &json!(h),
+            &json!("k1")
+        )
+    );
+}
+
+async fn appended_reports_get_consecutive_log_indexes_and_chain_hashes(s: &dyn Store) {
+    let h = enrolled(s, "m", 1).await;
+    // The enrollment is entry 0.
+    let mut chain = chain_over(s, 1).await;
     let mut prev = None;
     for seq in 1..=5u64 {
         let body = format!("report {seq}");
-        let r = s.append_reports(&[item(&h, "k1", seq, prev, &body, T0 + seq as i64, vec![])])?;
-        let a = r[0]
-            .clone()
-            .map_err(|e| StoreError::Corrupt(format!("{e:?}")))?;
-        let index = start + seq - 1;
-        chain = log_chain_next(&chain, index, &Digest::of(body.as_bytes()));
-        check(
-            a.log_index == index && a.chain_hash == chain && a.gaps.is_empty(),
-            "index and chain",
-        )?;
-        prev = Some(a.digest);
+        let at = T0 + seq as i64;
+        let digest = Digest::of(body.as_bytes());
+        chain = log_chain_next(&chain, seq, &digest);
+        assert_eq!(
+            append(s, item(&h, "k1", seq, prev, &body, at, vec![])).await,
+            Ok(Appended {
+                digest,
+                host_id: h.clone(),
+                seq,
+                received_at: at,
+                log_index: seq,
+                chain_hash: chain,
+                duplicate: false,
+                gaps: vec![],
+            })
+        );
+        prev = Some(digest);
     }
-    check(s.verify_log()? == Ok((start + 5, chain)), "log verifies")?;
-    check(
-        s.report_bytes(start + 2)?.as_deref() == Some(b"report 3".as_slice()),
-        "verbatim bytes",
-    )?;
-    Ok(())
 }
 
-fn replays_are_refused_and_exact_resends_get_the_original_entry(
-    store: Box<dyn Store>,
-) -> StoreResult<()> {
-    let s = &*store;
-    let h = enrolled(s, "m", 1)?;
-    let first = s
-        .append_reports(&[item(&h, "k1", 1, None, "one", T0, vec![])])?
-        .remove(0);
-    let again = s
-        .append_reports(&[item(&h, "k1", 1, None, "one", T0 + 9, vec![])])?
-        .remove(0);
-    check(
-        matches!((&first, &again), (Ok(a), Ok(b)) if b.duplicate && a.log_index == b.log_index && a.received_at == b.received_at),
-        "resend",
-    )?;
-    let other = s
-        .append_reports(&[item(&h, "k1", 1, None, "other bytes", T0, vec![])])?
-        .remove(0);
-    check(
-        other == Err(AppendRefusal::Replay { last_seq: 1 }),
-        "replay",
-    )?;
+/// Host `m` with five chained reports `report 1..=5`; the log's head, as this side computes it
+/// from the enrollment entry on.
+async fn five_reports(s: &dyn Store) -> Digest {
+    let h = enrolled(s, "m", 1).await;
+    let mut chain = chain_over(s, 1).await;
+    let mut prev = None;
+    for seq in 1..=5u64 {
+        let body = format!("report {seq}");
+        append(s, item(&h, "k1", seq, prev, &body, T0 + seq as i64, vec![]))
+            .await
+            .unwrap();
+        let digest = Digest::of(body.as_bytes());
+        chain = log_chain_next(&chain, seq, &digest);
+        prev = Some(digest);
+    }
+    chain
+}
+
+async fn the_evidence_log_verifies_up_to_the_last_chain_hash(s: &dyn Store) {
+    let chain = five_reports(s).await;
+    assert_eq!(s.verify_log().await.unwrap(), Ok((6, chain)));
+}
+
+async fn stored_reports_keep_their_verbatim_bytes(s: &dyn Store) {
+    five_reports(s).await;
+    assert_eq!(s.report_bytes(3).await.unwrap(), Some(b"report 3".to_vec()));
+    assert_eq!(s.report_bytes(6).await.unwrap(), None);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Replays and resends.
+
+async fn an_exact_resend_gets_the_original_receipt(s: &dyn Store) {
+    let h = enrolled(s, "m", 1).await;
+    let first = append(s, item(&h, "k1", 1, None, "one", T0, vec![]))
+        .await
+        .unwrap();
+    assert_eq!(
+        append(s, item(&h, "k1", 1, None, "one", T0 + 9, vec![])).await,
+        Ok(Appended {
+            duplicate: true,
+            ..first
+        })
+    );
+}
+
+async fn other_bytes_with_an_accepted_seq_are_a_replay(s: &dyn Store) {
+    let h = enrolled(s, "m", 1).await;
+    append(s, item(&h, "k1", 1, None, "one", T0, vec![]))
+        .await
+        .unwrap();
+    assert_eq!(
+        append(s, item(&h, "k1", 1, None, "other bytes", T0, vec![])).await,
+        Err(AppendRefusal::Replay { last_seq: 1 })
+    );
+}
+
+async fn a_repeated_seq_within_one_batch_is_a_replay(s: &dyn Store) {
+    let h = enrolled(s, "m", 1).await;
+    append(s, item(&h, "k1", 1, None, "one", T0, vec![]))
+        .await
+        .unwrap();
     // In one batch: the second item with the same seq is a replay of the first.
-    let batch = s.append_reports(&[
+    let batch = s
+        .append_reports(&[
+            item(&h, "k1", 2, None, "two", T0, vec![]),
+            item(&h, "k1", 2, None, "two'", T0, vec![]),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(
+        batch
+            .into_iter()
+            .map(|r| r.map(|a| (a.seq, a.log_index, a.duplicate)))
+            .collect::<Vec<_>>(),
+        vec![
+            Ok((2, 2, false)),
+            Err(AppendRefusal::Replay { last_seq: 2 })
+        ]
+    );
+}
+
+async fn reports_from_an_unknown_host_are_refused(s: &dyn Store) {
+    enrolled(s, "m", 1).await;
+    assert_eq!(
+        append(s, item("nobody", "k1", 1, None, "x", T0, vec![])).await,
+        Err(AppendRefusal::UnknownHost)
+    );
+}
+
+async fn resends_and_refused_reports_are_not_stored(s: &dyn Store) {
+    let h = enrolled(s, "m", 1).await;
+    append(s, item(&h, "k1", 1, None, "one", T0, vec![]))
+        .await
+        .unwrap();
+    let resent = append(s, item(&h, "k1", 1, None, "one", T0 + 9, vec![])).await;
+    assert_eq!(resent.map(|a| a.duplicate), Ok(true));
+    append(s, item(&h, "k1", 1, None, "other bytes", T0, vec![]))
+        .await
+        .unwrap_err();
+    s.append_reports(&[
         item(&h, "k1", 2, None, "two", T0, vec![]),
         item(&h, "k1", 2, None, "two'", T0, vec![]),
-    ])?;
-    check(
-        batch[0].is_ok() && batch[1] == Err(AppendRefusal::Replay { last_seq: 2 }),
-        "batch replay",
-    )?;
-    check(
-        s.append_reports(&[item("nobody", "k1", 1, None, "x", T0, vec![])])?[0]
-            == Err(AppendRefusal::UnknownHost),
-        "unknown host",
-    )?;
-    check(s.counts()?.reports == 2, "two stored")?;
-    Ok(())
+    ])
+    .await
+    .unwrap();
+    append(s, item("nobody", "k1", 1, None, "x", T0, vec![]))
+        .await
+        .unwrap_err();
+    assert_eq!(s.counts().await.unwrap().reports, 2);
 }
 
-fn chain_breaks_and_dropped_reports_are_recorded_as_gaps(store: Box<dyn Store>) -> StoreResult<()> {
-    let s = &*store;
-    let h = enrolled(s, "m", 1)?;
-    s.append_reports(&[item(&h, "k1", 1, None, "one", T0, vec![])])?;
+// ---------------------------------------------------------------------------------------------
+// Gaps.
+
+/// A host's gaps (kind, dropped reports, log index), by log index then kind.
+async fn gaps_of_host(s: &dyn Store, h: &str) -> Vec<(String, u64, u64)> {
+    let mut gaps: Vec<_> = s
+        .host(h)
+        .await
+        .unwrap()
+        .expect("host")
+        .gaps
+        .into_iter()
+        .map(|g| (g.kind, g.dropped, g.log_index))
+        .collect();
+    gaps.sort_by(|a, b| (a.2, &a.0).cmp(&(b.2, &b.0)));
+    gaps
+}
+
+async fn a_wrong_previous_digest_is_recorded_as_a_chain_break(s: &dyn Store) {
+    let h = enrolled(s, "m", 1).await;
+    append(s, item(&h, "k1", 1, None, "one", T0, vec![]))
+        .await
+        .unwrap();
+    let it = item(
+        &h,
+        "k1",
+        2,
+        Some(Digest::of(b"unseen")),
+        "two",
+        T0 + 1,
+        vec![],
+    );
+    assert_eq!(append(s, it).await.unwrap().gaps.len(), 1);
+    assert_eq!(
+        gaps_of_host(s, &h).await,
+        vec![("chain_break".to_string(), 0, 2)]
+    );
+}
+
+async fn dropped_reports_are_recorded_as_a_gap(s: &dyn Store) {
+    let h = enrolled(s, "m", 1).await;
+    let one = append(s, item(&h, "k1", 1, None, "one", T0, vec![]))
+        .await
+        .unwrap();
+    let mut it = item(&h, "k1", 2, Some(one.digest), "two", T0 + 1, vec![]);
+    it.dropped_reports = 2;
+    assert_eq!(append(s, it).await.unwrap().gaps.len(), 1);
+    assert_eq!(
+        gaps_of_host(s, &h).await,
+        vec![("dropped_reports".to_string(), 2, 2)]
+    );
+}
+
+async fn a_chain_break_and_dropped_reports_in_one_report_are_both_recorded(s: &dyn Store) {
+    let h = enrolled(s, "m", 1).await;
+    append(s, item(&h, "k1", 1, None, "one", T0, vec![]))
+        .await
+        .unwrap();
     let mut it = item(
         &h,
         "k1",
@@ -252,181 +676,354 @@ fn chain_breaks_and_dropped_reports_are_recorded_as_gaps(store: Box<dyn Store>) 
         vec![],
     );
     it.dropped_reports = 2;
-    let a = s
-        .append_reports(&[it])?
-        .remove(0)
-        .map_err(|e| StoreError::Corrupt(format!("{e:?}")))?;
-    check(a.gaps.len() == 2, "two gaps")?;
-    let d = s.host(&h)?.ok_or(StoreError::NotFound)?;
-    check(
-        d.gaps.iter().any(|g| g.kind == "chain_break")
-            && d.gaps
-                .iter()
-                .any(|g| g.kind == "dropped_reports" && g.dropped == 2),
-        "gap rows",
-    )?;
-    Ok(())
+    assert_eq!(append(s, it).await.unwrap().gaps.len(), 2);
+    assert_eq!(
+        gaps_of_host(s, &h).await,
+        vec![
+            ("chain_break".to_string(), 0, 2),
+            ("dropped_reports".to_string(), 2, 2)
+        ]
+    );
 }
 
-fn findings_store_transitions_only_on_change_and_the_past_is_queryable(
-    store: Box<dyn Store>,
-) -> StoreResult<()> {
-    let s = &*store;
-    let h = enrolled(s, "m", 1)?;
-    let fw = "firewall.inbound_default_deny";
-    s.append_reports(&[item(
-        &h,
-        "k1",
-        1,
-        None,
-        "1",
-        T0 + 10,
-        vec![finding(fw, Status::Fail)],
-    )])?;
-    s.append_reports(&[item(
-        &h,
-        "k1",
-        2,
-        None,
-        "2",
-        T0 + 20,
-        vec![finding(fw, Status::Fail)],
-    )])?;
-    s.append_reports(&[item(
-        &h,
-        "k1",
-        3,
-        None,
-        "3",
-        T0 + 30,
-        vec![finding(fw, Status::Pass)],
-    )])?;
-    let d = s.host(&h)?.ok_or(StoreError::NotFound)?;
-    check(
-        d.transitions.len() == 2,
-        "fail then pass: two transitions, not three rows",
-    )?;
-    let then = s.fleet_at(T0 + 25)?;
-    check(
-        then.len() == 1
-            && then[0].findings == vec![(fw.to_string(), Status::Fail, Some("why".into()))]
-            && then[0].last_seen == Some(T0 + 20),
-        "past state",
-    )?;
-    let now = s.fleet_at(i64::MAX)?;
-    check(
-        now[0].findings[0].1 == Status::Pass && now[0].last_seen == Some(T0 + 30),
-        "current state",
-    )?;
-    check(s.fleet_at(T0 - 1)?.is_empty(), "nothing before enrollment")?;
-    s.apply_findings(
-        &[FindingsUpdate {
-            host_id: h.clone(),
-            findings: vec![finding(fw, Status::Error)],
-        }],
-        T0 + 40,
-    )?;
-    check(
-        s.fleet_at(i64::MAX)?[0].findings[0].1 == Status::Error,
-        "re-evaluation applied",
-    )?;
-    check(
-        s.findings_for_checks(&[fw.to_string()])?.len() == 1,
-        "failing/error findings by check",
-    )?;
-    check(
-        s.latest_facts()? == vec![(h, b"3".to_vec())],
-        "latest full report",
-    )?;
-    Ok(())
+// ---------------------------------------------------------------------------------------------
+// Findings and the fleet over time.
+
+async fn findings_store_a_transition_only_when_the_status_changes(s: &dyn Store) {
+    let h = fail_fail_pass(s).await;
+    // Fail, fail, pass: two transitions, not three rows.
+    let mut transitions: Vec<_> = s
+        .host(&h)
+        .await
+        .unwrap()
+        .expect("host")
+        .transitions
+        .into_iter()
+        .map(|t| (t.check, t.status, t.reason, t.at))
+        .collect();
+    transitions.sort_by_key(|t| t.3);
+    assert_eq!(
+        transitions,
+        vec![
+            (
+                FW.to_string(),
+                "fail".to_string(),
+                Some("why".to_string()),
+                T0 + 10
+            ),
+            (FW.to_string(), "pass".to_string(), None, T0 + 30),
+        ]
+    );
 }
 
-fn revoked_hosts_retired_keys_and_stale_attestations_are_refused(
-    store: Box<dyn Store>,
-) -> StoreResult<()> {
-    let s = &*store;
-    let h = enrolled(s, "m", 1)?;
-    s.append_reports(&[item(&h, "k1", 1, None, "full", T0, vec![])])?;
-    let mut att = item(&h, "k1", 2, None, "att", T0 + 1, vec![]);
+async fn the_fleet_state_at_a_past_time_is_the_state_then(s: &dyn Store) {
+    let h = fail_fail_pass(s).await;
+    assert_eq!(
+        fleet(s, T0 + 25).await,
+        vec![Seen {
+            host_id: h,
+            hostname: "host-m".into(),
+            last_seen: Some(T0 + 20),
+            revoked: false,
+            findings: vec![(FW.to_string(), Status::Fail, Some("why".into()))],
+        }]
+    );
+}
+
+async fn the_current_fleet_state_is_the_latest(s: &dyn Store) {
+    let h = fail_fail_pass(s).await;
+    assert_eq!(
+        fleet(s, i64::MAX).await,
+        vec![Seen {
+            host_id: h,
+            hostname: "host-m".into(),
+            last_seen: Some(T0 + 30),
+            revoked: false,
+            findings: vec![(FW.to_string(), Status::Pass, None)],
+        }]
+    );
+}
+
+async fn no_host_is_in_the_fleet_before_it_enrolled(s: &dyn Store) {
+    fail_fail_pass(s).await;
+    assert_eq!(fleet(s, T0 - 1).await, Vec::<Seen>::new());
+}
+
+/// [`fail_fail_pass`], then re-evaluated to an error at `T0 + 40`.
+async fn re_evaluated(s: &dyn Store) -> String {
+    let h = fail_fail_pass(s).await;
+    let update = FindingsUpdate {
+        host_id: h.clone(),
+        findings: vec![finding(FW, Status::Error)],
+    };
+    s.apply_findings(&[update], T0 + 40).await.unwrap();
+    h
+}
+
+async fn re_evaluation_replaces_the_current_findings(s: &dyn Store) {
+    let h = re_evaluated(s).await;
+    assert_eq!(
+        fleet(s, i64::MAX).await,
+        vec![Seen {
+            host_id: h,
+            hostname: "host-m".into(),
+            last_seen: Some(T0 + 30),
+            revoked: false,
+            findings: vec![(FW.to_string(), Status::Error, Some("why".into()))],
+        }]
+    );
+}
+
+async fn failing_and_erroring_findings_are_listed_by_check(s: &dyn Store) {
+    let h = re_evaluated(s).await;
+    assert_eq!(
+        s.findings_for_checks(&[FW.to_string()]).await.unwrap(),
+        vec![StoredFinding {
+            host_id: h,
+            check: FW.into(),
+            status: Status::Error,
+            reason: Some("why".into()),
+            evidence: "{}".into(),
+            since: T0 + 40,
+        }]
+    );
+}
+
+async fn the_latest_full_report_is_kept_for_re_evaluation(s: &dyn Store) {
+    let h = re_evaluated(s).await;
+    assert_eq!(s.latest_facts().await.unwrap(), vec![(h, b"3".to_vec())]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Refused reports.
+
+fn attestation(h: &str, seq: u64, prev: Option<Digest>, still_holds: &[u8]) -> AppendItem {
+    let mut att = item(h, "k1", seq, prev, "att", T0 + 1, vec![]);
     att.content = AppendContent::Attestation {
-        still_holds: Digest::of(b"something else"),
+        still_holds: Digest::of(still_holds),
     };
-    check(
-        s.append_reports(std::slice::from_ref(&att))?[0] == Err(AppendRefusal::AttestationMismatch),
-        "stale attestation",
-    )?;
-    att.content = AppendContent::Attestation {
-        still_holds: Digest::of(b"full"),
-    };
-    check(
-        s.append_reports(&[att])?[0].is_ok(),
-        "attestation of the last full report",
-    )?;
-    check(
-        s.append_reports(&[item(&h, "k9", 3, None, "x", T0, vec![])])?[0]
-            == Err(AppendRefusal::KeyNotActive),
-        "foreign key",
-    )?;
-    s.revoke_host(&h, T0 + 2)?;
-    check(
-        s.append_reports(&[item(&h, "k1", 3, None, "y", T0, vec![])])?[0]
-            == Err(AppendRefusal::HostRevoked),
-        "revoked",
-    )?;
-    check(s.counts()?.revoked_hosts == 1, "counted")?;
-    Ok(())
+    att
 }
 
-fn secrets_tokens_and_policy_versions_round_trip(store: Box<dyn Store>) -> StoreResult<()> {
-    let s = &*store;
-    secret(s, "a", false, T0)?;
-    check(
-        s.revoke_secret("a", T0 + 1)? && !s.revoke_secret("zz", T0)?,
-        "secret revoke",
-    )?;
-    check(
-        s.secrets()?[0].revoked_at == Some(T0 + 1),
-        "secret listed revoked",
-    )?;
-    let t = TokenRecord {
-        id: "t".into(),
-        hash: [1; 32],
-        role: "reader".into(),
-        name: "x'); --".into(),
-        created_at: T0,
-        revoked_at: None,
-    };
-    s.create_token(&t)?;
-    check(
-        s.tokens()?[0].name == "x'); --" && s.tokens()?[0].hash == [1; 32],
-        "token stored verbatim",
-    )?;
-    check(
-        s.revoke_token("t", T0 + 1)? == TokenRevocation::Revoked
-            && s.revoke_token("nope", T0 + 1)? == TokenRevocation::NotFound,
-        "token revoke",
-    )?;
-    let admin = |id: &str| TokenRecord {
+async fn an_attestation_of_another_report_than_the_last_full_one_is_refused(s: &dyn Store) {
+    let h = enrolled(s, "m", 1).await;
+    append(s, item(&h, "k1", 1, None, "full", T0, vec![]))
+        .await
+        .unwrap();
+    assert_eq!(
+        append(s, attestation(&h, 2, None, b"something else")).await,
+        Err(AppendRefusal::AttestationMismatch)
+    );
+}
+
+async fn an_attestation_of_the_last_full_report_is_accepted(s: &dyn Store) {
+    let h = enrolled(s, "m", 1).await;
+    let full = append(s, item(&h, "k1", 1, None, "full", T0, vec![]))
+        .await
+        .unwrap();
+    // A refused (stale) attestation first: it changed nothing, seq 2 is still free.
+    append(s, attestation(&h, 2, None, b"something else"))
+        .await
+        .unwrap_err();
+    let digest = Digest::of(b"att");
+    assert_eq!(
+        append(s, attestation(&h, 2, Some(full.digest), b"full")).await,
+        Ok(Appended {
+            digest,
+            host_id: h,
+            seq: 2,
+            received_at: T0 + 1,
+            log_index: 2,
+            chain_hash: log_chain_next(&full.chain_hash, 2, &digest),
+            duplicate: false,
+            gaps: vec![],
+        })
+    );
+}
+
+async fn a_key_that_is_not_the_hosts_active_key_cannot_append(s: &dyn Store) {
+    let h = enrolled(s, "m", 1).await;
+    append(s, item(&h, "k1", 1, None, "full", T0, vec![]))
+        .await
+        .unwrap();
+    assert_eq!(
+        append(s, item(&h, "k9", 2, None, "x", T0, vec![])).await,
+        Err(AppendRefusal::KeyNotActive)
+    );
+}
+
+async fn a_revoked_host_cannot_append(s: &dyn Store) {
+    let h = enrolled(s, "m", 1).await;
+    append(s, item(&h, "k1", 1, None, "full", T0, vec![]))
+        .await
+        .unwrap();
+    assert_eq!(s.revoke_host(&h, T0 + 2).await.unwrap(), true);
+    assert_eq!(
+        append(s, item(&h, "k1", 2, None, "y", T0, vec![])).await,
+        Err(AppendRefusal::HostRevoked)
+    );
+}
+
+async fn revoked_hosts_are_counted(s: &dyn Store) {
+    let h = enrolled(s, "m", 1).await;
+    enrolled(s, "n", 2).await;
+    s.revoke_host(&h, T0 + 2).await.unwrap();
+    let counts = s.counts().await.unwrap();
+    assert_eq!((counts.hosts, counts.revoked_hosts), (2, 1));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Secrets, tokens, audit, policy.
+
+async fn a_revoked_secret_is_listed_revoked(s: &dyn Store) {
+    secret(s, "a", false, T0).await;
+    assert_eq!(s.revoke_secret("a", T0 + 1).await.unwrap(), true);
+    assert_eq!(
+        s.secrets()
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| (r.id.as_str(), r.hash, r.created_at, r.revoked_at))
+            .collect::<Vec<_>>(),
+        vec![("a", [7; 32], T0, Some(T0 + 1))]
+    );
+}
+
+async fn revoking_an_unknown_secret_reports_it_unknown(s: &dyn Store) {
+    secret(s, "a", false, T0).await;
+    assert_eq!(s.revoke_secret("zz", T0).await.unwrap(), false);
+    assert_eq!(
+        s.secrets()
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| (r.id.as_str(), r.revoked_at))
+            .collect::<Vec<_>>(),
+        vec![("a", None)]
+    );
+}
+
+fn token(id: &str, role: &str, name: &str, hash: [u8; 32]) -> TokenRecord {
+    TokenRecord {
         id: id.into(),
-        hash: [2; 32],
-        role: "admin".into(),
-        name: String::new(),
+        hash,
+        role: Role::parse(role).expect("a role name"),
+        name: name.into(),
         created_at: T0,
         revoked_at: None,
-    };
-    s.create_token(&admin("a1"))?;
-    s.create_token(&admin("a2"))?;
-    check(
-        s.revoke_token("a1", T0 + 2)? == TokenRevocation::Revoked,
-        "an admin token revoked while another remains",
-    )?;
-    check(
-        s.revoke_token("a2", T0 + 3)? == TokenRevocation::LastAdmin
-            && s.tokens()?
-                .iter()
-                .any(|t| t.id == "a2" && t.revoked_at.is_none()),
-        "the last admin token is kept",
-    )?;
+    }
+}
+
+/// Every token's (id, hash, role, name, created at, revoked at), by id.
+type TokenFields = (String, [u8; 32], Role, String, i64, Option<i64>);
+
+async fn tokens_listed(s: &dyn Store) -> Vec<TokenFields> {
+    let mut tokens: Vec<_> = s
+        .tokens()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| (t.id, t.hash, t.role, t.name, t.created_at, t.revoked_at))
+        .collect();
+    tokens.sort();
+    tokens
+}
+
+async fn tokens_are_stored_verbatim(s: &dyn Store) {
+    s.create_token(&token("t", "reader", "x'); --", [1; 32]))
+        .await
+        .unwrap();
+    assert_eq!(
+        tokens_listed(s).await,
+        vec![(
+            "t".into(),
+            [1; 32],
+            Role::Reader,
+            "x'); --".into(),
+            T0,
+            None
+        )]
+    );
+}
+
+async fn a_token_can_be_revoked(s: &dyn Store) {
+    s.create_token(&token("t", "reader", "x'); --", [1; 32]))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.revoke_token("t", T0 + 1).await.unwrap(),
+        TokenRevocation::Revoked
+    );
+    assert_eq!(
+        tokens_listed(s).await,
+        vec![(
+            "t".into(),
+            [1; 32],
+            Role::Reader,
+            "x'); --".into(),
+            T0,
+            Some(T0 + 1)
+        )]
+    );
+}
+
+async fn revoking_an_unknown_token_reports_not_found(s: &dyn Store) {
+    s.create_token(&token("t", "reader", "x'); --", [1; 32]))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.revoke_token("nope", T0 + 1).await.unwrap(),
+        TokenRevocation::NotFound
+    );
+}
+
+async fn an_admin_token_can_be_revoked_while_another_remains(s: &dyn Store) {
+    s.create_token(&token("a1", "admin", "", [2; 32]))
+        .await
+        .unwrap();
+    s.create_token(&token("a2", "admin", "", [2; 32]))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.revoke_token("a1", T0 + 2).await.unwrap(),
+        TokenRevocation::Revoked
+    );
+}
+
+async fn the_last_admin_token_cannot_be_revoked(s: &dyn Store) {
+    // A reader token does not count as an admin.
+    s.create_token(&token("t", "reader", "x'); --", [1; 32]))
+        .await
+        .unwrap();
+    s.create_token(&token("a1", "admin", "", [2; 32]))
+        .await
+        .unwrap();
+    s.create_token(&token("a2", "admin", "", [2; 32]))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.revoke_token("a1", T0 + 2).await.unwrap(),
+        TokenRevocation::Revoked
+    );
+    assert_eq!(
+        s.revoke_token("a2", T0 + 3).await.unwrap(),
+        TokenRevocation::LastAdmin
+    );
+    assert_eq!(
+        tokens_listed(s)
+            .await
+            .into_iter()
+            .map(|t| (t.0, t.5))
+            .collect::<Vec<_>>(),
+        vec![
+            ("a1".to_string(), Some(T0 + 2)),
+            ("a2".to_string(), None),
+            ("t".to_string(), None)
+        ]
+    );
+}
+
+async fn the_audit_trail_round_trips(s: &dyn Store) {
     let record = AuditRecord {
         at: T0 + 4,
         actor: "a2".into(),
@@ -434,137 +1031,277 @@ fn secrets_tokens_and_policy_versions_round_trip(store: Box<dyn Store>) -> Store
         target: "policy".into(),
         detail: "d".into(),
     };
-    s.record_audit(&record)?;
-    check(s.audit(10)? == vec![record], "audit trail round trip")?;
-    s.set_policy("{\"v\":1}", T0 + 10)?;
-    s.set_policy("{\"v\":2}", T0 + 20)?;
-    check(
-        s.policy_at(T0 + 15)?.as_deref() == Some("{\"v\":1}")
-            && s.policy_at(i64::MAX)?.as_deref() == Some("{\"v\":2}")
-            && s.policy_at(T0)?.is_none(),
-        "policy versions",
-    )?;
-    Ok(())
+    s.record_audit(&record).await.unwrap();
+    assert_eq!(s.audit(10).await.unwrap(), vec![record]);
 }
 
-fn a_fleet_secret_leaves_a_new_key_pending_and_the_host_keeps_its_key(
-    store: Box<dyn Store>,
-) -> StoreResult<()> {
-    let s = &*store;
-    let h = enrolled(s, "m", 1)?;
+async fn the_policy_in_force_is_the_latest_version_at_or_before_a_time(s: &dyn Store) {
+    s.set_policy("{\"v\":1}", T0 + 10).await.unwrap();
+    s.set_policy("{\"v\":2}", T0 + 20).await.unwrap();
+    assert_eq!(
+        s.policy_at(T0 + 15).await.unwrap().as_deref(),
+        Some("{\"v\":1}")
+    );
+    assert_eq!(
+        s.policy_at(i64::MAX).await.unwrap().as_deref(),
+        Some("{\"v\":2}")
+    );
+    assert_eq!(s.policy_at(T0).await.unwrap(), None);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pending keys.
+
+async fn a_later_fleet_secret_leaves_the_new_key_pending_and_the_current_key_active(s: &dyn Store) {
+    let h = enrolled(s, "m", 1).await;
     // A fleet secret created long after the host's key: still only pending.
-    secret(s, "later", false, T0 + 100)?;
-    check(
-        s.enroll(&attempt("later", 2, "m", T0 + 101))?
-            == Err(EnrollRefusal::KeyChangeNeedsApproval { host_id: h.clone() }),
-        "pending, not rotated",
-    )?;
-    let keys = s.keys()?;
-    check(
-        keys.iter().any(|k| k.key_id == "k1" && k.state == "active")
-            && keys
-                .iter()
-                .any(|k| k.key_id == "k2" && k.state == "pending"),
-        "the current key stays active",
-    )?;
-    for key in 3..=(2 + crate::rules::MAX_PENDING_KEYS_PER_HOST as u8 - 1) {
-        s.enroll(&attempt("later", key, "m", T0 + 102))?.ok();
-    }
-    check(
-        s.enroll(&attempt("later", 50, "m", T0 + 103))? == Err(EnrollRefusal::TooManyPendingKeys),
-        "pending keys capped per host",
-    )?;
-    let detail = s.host(&h)?.expect("host");
-    check(
-        detail
-            .key_events
-            .iter()
-            .filter(|e| e.event == KeyEventKind::Pending)
-            .count() as u64
-            == crate::rules::MAX_PENDING_KEYS_PER_HOST
-            && detail
-                .key_events
-                .iter()
-                .all(|e| e.event != KeyEventKind::Pending || e.log_index.is_none()),
-        "each pending attempt is in the host's history",
-    )?;
-    check(
-        s.counts()?.pending_keys == crate::rules::MAX_PENDING_KEYS_PER_HOST,
-        "counted",
-    )?;
-    Ok(())
+    secret(s, "later", false, T0 + 100).await;
+    assert_eq!(
+        s.enroll(&attempt("later", 2, "m", T0 + 101)).await.unwrap(),
+        Err(EnrollRefusal::KeyChangeNeedsApproval { host_id: h.clone() })
+    );
+    assert_eq!(
+        keys_of_host(s, &h).await,
+        owned(&[("k1", KeyState::Active), ("k2", KeyState::Pending)])
+    );
 }
 
-fn host_secrets_and_signed_rotations_change_keys_with_logged_events(
-    store: Box<dyn Store>,
-) -> StoreResult<()> {
-    let s = &*store;
-    let h = enrolled(s, "m", 1)?;
-    let other = enrolled(s, "n", 9)?;
-    let mut bound = secret(s, "x", true, T0)?;
+/// Host `m` with as many pending keys as allowed (`k2`, `k3`, ...) and one more refused;
+/// returns the host id and the answer to the attempt past the cap.
+async fn pending_keys_up_to_the_cap(
+    s: &dyn Store,
+) -> (String, Result<EnrollOutcome, EnrollRefusal>) {
+    let h = enrolled(s, "m", 1).await;
+    secret(s, "later", false, T0 + 100).await;
+    for key in 2..2 + MAX_PENDING_KEYS_PER_HOST as u8 {
+        assert_eq!(
+            s.enroll(&attempt("later", key, "m", T0 + 100 + key as i64))
+                .await
+                .unwrap(),
+            Err(EnrollRefusal::KeyChangeNeedsApproval { host_id: h.clone() })
+        );
+    }
+    let past_the_cap = s
+        .enroll(&attempt("later", 50, "m", T0 + 150))
+        .await
+        .unwrap();
+    (h, past_the_cap)
+}
+
+async fn pending_keys_are_capped_per_host(s: &dyn Store) {
+    let (_, past_the_cap) = pending_keys_up_to_the_cap(s).await;
+    assert_eq!(past_the_cap, Err(EnrollRefusal::TooManyPendingKeys));
+}
+
+async fn each_pending_attempt_is_in_the_hosts_key_history_but_not_in_the_log(s: &dyn Store) {
+    let (h, _) = pending_keys_up_to_the_cap(s).await;
+    let mut pending: Vec<_> = s
+        .host(&h)
+        .await
+        .unwrap()
+        .expect("host")
+        .key_events
+        .into_iter()
+        .filter(|e| e.event == KeyEventKind::Pending)
+        .map(|e| (e.key_id, e.log_index))
+        .collect();
+    pending.sort();
+    let expected: Vec<_> = (2..2 + MAX_PENDING_KEYS_PER_HOST)
+        .map(|k| (format!("k{k}"), None))
+        .collect();
+    assert_eq!(pending, expected);
+    // Only the enrollment is logged.
+    assert_eq!(s.verify_log().await.unwrap().map(|(n, _)| n), Ok(1));
+}
+
+async fn pending_keys_are_counted(s: &dyn Store) {
+    let _ = pending_keys_up_to_the_cap(s).await;
+    assert_eq!(
+        s.counts().await.unwrap().pending_keys,
+        MAX_PENDING_KEYS_PER_HOST
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Host secrets and signed rotations.
+
+/// Hosts `m` (key `k1`) and `n` (key `k9`), and a single-use secret `for-m` that re-keys `m`;
+/// returns `m`'s host id.
+async fn two_hosts_and_a_host_secret(s: &dyn Store) -> String {
+    let h = enrolled(s, "m", 1).await;
+    enrolled(s, "n", 9).await;
+    let mut bound = secret(s, "x", true, T0).await;
     bound.id = "for-m".into();
     bound.host_id = Some(h.clone());
-    s.create_secret(&bound)?;
-    check(
-        s.enroll(&attempt("for-m", 2, "n", T0 + 2))? == Err(EnrollRefusal::SecretForAnotherHost),
-        "a host secret does not re-key another host",
-    )?;
-    let rekeyed = s.enroll(&attempt("for-m", 2, "m", T0 + 3))?;
-    check(
-        matches!(&rekeyed, Ok(o) if o.key_id == "k2" && o.event == Some(KeyEventKind::Rekeyed)),
-        "a host secret re-keys its host",
-    )?;
-    let rotation = KeyRotation {
-        host_id: h.clone(),
+    s.create_secret(&bound).await.unwrap();
+    h
+}
+
+fn rotation(h: &str) -> KeyRotation {
+    KeyRotation {
+        host_id: h.into(),
         previous_key_id: "k2".into(),
         key_id: "k3".into(),
         public_key: [3; 32],
-        proof: serde_json::json!({"request": "r"}),
+        proof: json!({"request": "r"}),
         now: T0 + 4,
-    };
-    check(
-        matches!(s.rotate_key(&rotation)?, Ok(o) if o.key_id == "k3"),
-        "rotated",
-    )?;
-    check(
-        s.rotate_key(&rotation)? == Err(RotateRefusal::KeyNotActive),
-        "a rotation by a retired key is refused",
-    )?;
-    let mut stolen = rotation.clone();
+    }
+}
+
+/// [`two_hosts_and_a_host_secret`], a refused use of `for-m` by `n`, `m` re-keyed to `k2` with
+/// it at `T0 + 3`, then rotated to `k3` by a request signed by `k2` at `T0 + 4`.
+async fn rekeyed_and_rotated(s: &dyn Store) -> String {
+    let h = two_hosts_and_a_host_secret(s).await;
+    s.enroll(&attempt("for-m", 2, "n", T0 + 2))
+        .await
+        .unwrap()
+        .unwrap_err();
+    s.enroll(&attempt("for-m", 2, "m", T0 + 3))
+        .await
+        .unwrap()
+        .unwrap();
+    s.rotate_key(&rotation(&h)).await.unwrap().unwrap();
+    h
+}
+
+async fn a_host_secret_cannot_rekey_another_host(s: &dyn Store) {
+    two_hosts_and_a_host_secret(s).await;
+    assert_eq!(
+        s.enroll(&attempt("for-m", 2, "n", T0 + 2)).await.unwrap(),
+        Err(EnrollRefusal::SecretForAnotherHost)
+    );
+    assert_eq!(
+        keys_of_host(s, "h-n").await,
+        owned(&[("k9", KeyState::Active)])
+    );
+}
+
+async fn a_host_secret_rekeys_its_host(s: &dyn Store) {
+    let h = two_hosts_and_a_host_secret(s).await;
+    assert_eq!(
+        s.enroll(&attempt("for-m", 2, "m", T0 + 3)).await.unwrap(),
+        Ok(EnrollOutcome {
+            host_id: h.clone(),
+            key_id: "k2".into(),
+            last_seq: 0,
+            last_digest: None,
+            event: Some(KeyEventKind::Rekeyed),
+        })
+    );
+    assert_eq!(
+        keys_of_host(s, &h).await,
+        owned(&[("k1", KeyState::Retired), ("k2", KeyState::Active)])
+    );
+}
+
+async fn a_signed_rotation_replaces_the_active_key(s: &dyn Store) {
+    let h = two_hosts_and_a_host_secret(s).await;
+    s.enroll(&attempt("for-m", 2, "m", T0 + 3))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        s.rotate_key(&rotation(&h)).await.unwrap(),
+        Ok(EnrollOutcome {
+            host_id: h.clone(),
+            key_id: "k3".into(),
+            last_seq: 0,
+            last_digest: None,
+            event: Some(KeyEventKind::Rotated),
+        })
+    );
+    assert_eq!(
+        keys_of_host(s, &h).await,
+        owned(&[
+            ("k1", KeyState::Retired),
+            ("k2", KeyState::Retired),
+            ("k3", KeyState::Active)
+        ])
+    );
+}
+
+async fn a_rotation_by_a_retired_key_is_refused(s: &dyn Store) {
+    let h = rekeyed_and_rotated(s).await;
+    assert_eq!(
+        s.rotate_key(&rotation(&h)).await.unwrap(),
+        Err(RotateRefusal::KeyNotActive)
+    );
+}
+
+async fn another_hosts_key_cannot_rotate_this_host(s: &dyn Store) {
+    let h = rekeyed_and_rotated(s).await;
+    let mut stolen = rotation(&h);
     stolen.previous_key_id = "k9".into();
     stolen.key_id = "k4".into();
-    check(
-        s.rotate_key(&stolen)? == Err(RotateRefusal::KeyNotActive),
-        "another host's key cannot rotate this host",
-    )?;
-    let _ = other;
-    let events: Vec<KeyEventKind> = s
-        .host(&h)?
-        .expect("host")
-        .key_events
-        .iter()
-        .map(|e| e.event)
-        .collect();
-    check(
-        events
-            == [
+    assert_eq!(
+        s.rotate_key(&stolen).await.unwrap(),
+        Err(RotateRefusal::KeyNotActive)
+    );
+    assert_eq!(
+        keys_of_host(s, "h-n").await,
+        owned(&[("k9", KeyState::Active)])
+    );
+}
+
+async fn key_history_is_listed_newest_first(s: &dyn Store) {
+    let h = rekeyed_and_rotated(s).await;
+    assert_eq!(
+        s.host(&h)
+            .await
+            .unwrap()
+            .expect("host")
+            .key_events
+            .into_iter()
+            .map(|e| (e.event, e.key_id, e.previous_key_id, e.at, e.log_index))
+            .collect::<Vec<_>>(),
+        vec![
+            (
                 KeyEventKind::Rotated,
+                "k3".into(),
+                Some("k2".into()),
+                T0 + 4,
+                Some(3)
+            ),
+            (
                 KeyEventKind::Rekeyed,
-                KeyEventKind::Enrolled,
-            ],
-        "key history, newest first",
-    )?;
-    // Key events are log entries: 2 enrollments, a re-key and a rotation; the chain verifies.
-    check(
-        matches!(s.verify_log()?, Ok((4, _))),
-        "key events are chained in the evidence log",
-    )?;
-    let body = s.report_bytes(3)?.expect("entry 3");
-    let v: serde_json::Value =
-        serde_json::from_slice(&body).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    check(
-        v["event"] == "rotated" && v["previous_key_id"] == "k2" && v["proof"]["request"] == "r",
-        "the rotation's proof is in the log",
-    )?;
-    Ok(())
+                "k2".into(),
+                Some("k1".into()),
+                T0 + 3,
+                Some(2)
+            ),
+            (KeyEventKind::Enrolled, "k1".into(), None, T0 + 1, Some(0)),
+        ]
+    );
+}
+
+async fn key_events_are_chained_in_the_evidence_log(s: &dyn Store) {
+    rekeyed_and_rotated(s).await;
+    // 2 enrollments, a re-key and a rotation; the chain verifies.
+    assert_eq!(
+        s.verify_log().await.unwrap(),
+        Ok((4, chain_over(s, 4).await))
+    );
+}
+
+async fn a_rotations_proof_is_in_the_evidence_log(s: &dyn Store) {
+    let h = rekeyed_and_rotated(s).await;
+    let v = log_json(s, 3).await;
+    assert_eq!(
+        (
+            &v["type"],
+            &v["event"],
+            &v["host_id"],
+            &v["key_id"],
+            &v["previous_key_id"],
+            &v["proof"]
+        ),
+        (
+            &json!("key_event"),
+            &json!("rotated"),
+            &json!(h),
+            &json!("k3"),
+            &json!("k2"),
+            &json!({"request": "r"})
+        )
+    );
 }

@@ -1,26 +1,31 @@
 //! The SQLite implementation of [`Store`]: one file in the data directory, WAL mode, one writer
-//! connection (behind a mutex; the ingest writer thread batches many reports per transaction)
-//! and a small pool of read connections. Migrations are the numbered SQL files under
+//! connection (behind a mutex; the ingest writer batches many reports per transaction) and a
+//! small pool of read connections. [`Sqlite`] is the synchronous engine; [`SqliteStore`] runs
+//! each of its calls on tokio's blocking pool and is what the server holds as a `dyn Store`. Migrations are the numbered SQL files under
 //! `server/migrations/sqlite/`, embedded at build time and tracked in `schema_version`.
 
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use evidence_protocol::Digest;
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
 use super::sqlite_ingest::record_key_change;
 use super::*;
-use crate::rules::{self, EnrollAction, EnrollInputs};
+use crate::domain::rules::{self, EnrollAction, EnrollInputs};
 
 /// Numbered migrations, applied in order; never edit a released one, add the next.
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../../migrations/sqlite/0001_init.sql")),
     (2, include_str!("../../migrations/sqlite/0002_trust.sql")),
+    (
+        3,
+        include_str!("../../migrations/sqlite/0003_drop_control_status.sql"),
+    ),
 ];
 
-/// SQLite store.
-pub struct SqliteStore {
+/// The synchronous SQLite engine: every method is one transaction.
+pub struct Sqlite {
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
     path: std::path::PathBuf,
@@ -40,7 +45,30 @@ pub(super) fn digest_col(v: Option<Vec<u8>>) -> StoreResult<Option<Digest>> {
     .transpose()
 }
 
-impl SqliteStore {
+/// Reads a typed state stored as its name: anything else is corrupt data, an error.
+fn parse_column<T>(
+    v: rusqlite::types::ValueRef<'_>,
+    what: &str,
+    parse: fn(&str) -> Option<T>,
+) -> rusqlite::types::FromSqlResult<T> {
+    let s = v.as_str()?;
+    parse(s)
+        .ok_or_else(|| rusqlite::types::FromSqlError::Other(format!("unknown {what} {s:?}").into()))
+}
+
+impl rusqlite::types::FromSql for KeyState {
+    fn column_result(v: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+        parse_column(v, "key state", KeyState::parse)
+    }
+}
+
+impl rusqlite::types::FromSql for Role {
+    fn column_result(v: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+        parse_column(v, "token role", Role::parse)
+    }
+}
+
+impl Sqlite {
     /// Opens (creating if needed) `path` and applies pending migrations.
     pub fn open(path: &Path) -> StoreResult<Self> {
         let mut conn = Self::connect(path)?;
@@ -150,8 +178,8 @@ fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     constant_time_eq::constant_time_eq(a, b)
 }
 
-impl Store for SqliteStore {
-    fn enroll(&self, a: &EnrollAttempt) -> StoreResult<Result<EnrollOutcome, EnrollRefusal>> {
+impl Sqlite {
+    pub fn enroll(&self, a: &EnrollAttempt) -> StoreResult<Result<EnrollOutcome, EnrollRefusal>> {
         self.write(|tx| {
             let secret = tx
                 .query_row(&format!("SELECT {SECRET_COLS} FROM enrollment_secrets WHERE id = ?1"), [&a.secret_id], secret_row)
@@ -164,7 +192,7 @@ impl Store for SqliteStore {
                 })
                 .optional()
                 .map_err(db)?;
-            let key_owner: Option<(String, String)> = tx
+            let key_owner: Option<(String, KeyState)> = tx
                 .query_row("SELECT host_id, state FROM host_keys WHERE key_id = ?1", [&a.key_id], |r| Ok((r.get(0)?, r.get(1)?)))
                 .optional()
                 .map_err(db)?;
@@ -181,7 +209,7 @@ impl Store for SqliteStore {
                 secret: secret.as_ref(),
                 secret_matches,
                 host: host.as_ref().map(|(h, rev)| (h.as_str(), rev.is_some())),
-                key_owner: key_owner.as_ref().map(|(h, s)| (h.as_str(), s.as_str())),
+                key_owner: key_owner.as_ref().map(|(h, s)| (h.as_str(), *s)),
                 pending_for_host,
                 pending_for_secret,
                 now: a.now,
@@ -258,7 +286,7 @@ impl Store for SqliteStore {
         })
     }
 
-    fn keys(&self) -> StoreResult<Vec<KeyRecord>> {
+    pub fn keys(&self) -> StoreResult<Vec<KeyRecord>> {
         self.read(|c| {
             let mut stmt = c.prepare(
                 "SELECT k.key_id, k.host_id, k.public_key, k.state, h.revoked_at IS NOT NULL, h.enrolled_at FROM host_keys k JOIN hosts h USING (host_id)",
@@ -278,9 +306,15 @@ impl Store for SqliteStore {
         })
     }
 
-    fn approve_key(&self, host_id: &str, key_id: &str, now: i64, by: &str) -> StoreResult<bool> {
+    pub fn approve_key(
+        &self,
+        host_id: &str,
+        key_id: &str,
+        now: i64,
+        by: &str,
+    ) -> StoreResult<bool> {
         self.write(|tx| {
-            let pending: Option<(String, Vec<u8>)> = tx
+            let pending: Option<(KeyState, Vec<u8>)> = tx
                 .query_row(
                     "SELECT state, public_key FROM host_keys WHERE key_id = ?1 AND host_id = ?2",
                     params![key_id, host_id],
@@ -288,8 +322,7 @@ impl Store for SqliteStore {
                 )
                 .optional()
                 .map_err(db)?;
-            let Some(("pending", public_key)) = pending.as_ref().map(|(s, k)| (s.as_str(), k))
-            else {
+            let Some((KeyState::Pending, public_key)) = pending else {
                 return Ok(false);
             };
             let public_key: [u8; 32] = public_key
@@ -315,7 +348,7 @@ impl Store for SqliteStore {
         })
     }
 
-    fn rotate_key(&self, r: &KeyRotation) -> StoreResult<Result<EnrollOutcome, RotateRefusal>> {
+    pub fn rotate_key(&self, r: &KeyRotation) -> StoreResult<Result<EnrollOutcome, RotateRefusal>> {
         self.write(|tx| {
             let revoked: Option<Option<i64>> = tx
                 .query_row(
@@ -330,7 +363,7 @@ impl Store for SqliteStore {
                 Some(Some(_)) => return Ok(Err(RotateRefusal::HostRevoked)),
                 Some(None) => {}
             }
-            let state = |key_id: &str| -> StoreResult<Option<(String, String)>> {
+            let state = |key_id: &str| -> StoreResult<Option<(String, KeyState)>> {
                 tx.query_row(
                     "SELECT host_id, state FROM host_keys WHERE key_id = ?1",
                     [key_id],
@@ -339,12 +372,12 @@ impl Store for SqliteStore {
                 .optional()
                 .map_err(db)
             };
-            if state(&r.previous_key_id)? != Some((r.host_id.clone(), "active".into())) {
+            if state(&r.previous_key_id)? != Some((r.host_id.clone(), KeyState::Active)) {
                 return Ok(Err(RotateRefusal::KeyNotActive));
             }
             match state(&r.key_id)? {
                 None => {}
-                Some((h, s)) if h == r.host_id && s == "pending" => {}
+                Some((h, KeyState::Pending)) if h == r.host_id => {}
                 Some(_) => return Ok(Err(RotateRefusal::KeyInUse)),
             }
             let previous = activate_key(tx, &r.host_id, &r.key_id, &r.public_key, "", r.now)?;
@@ -373,7 +406,7 @@ impl Store for SqliteStore {
         })
     }
 
-    fn revoke_host(&self, host_id: &str, now: i64) -> StoreResult<bool> {
+    pub fn revoke_host(&self, host_id: &str, now: i64) -> StoreResult<bool> {
         self.write(|tx| {
             let n = tx
                 .execute(
@@ -385,7 +418,7 @@ impl Store for SqliteStore {
         })
     }
 
-    fn create_secret(&self, s: &SecretRecord) -> StoreResult<()> {
+    pub fn create_secret(&self, s: &SecretRecord) -> StoreResult<()> {
         self.write(|tx| {
             tx.execute(
                 &format!("INSERT INTO enrollment_secrets ({SECRET_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"),
@@ -396,7 +429,7 @@ impl Store for SqliteStore {
         })
     }
 
-    fn secrets(&self) -> StoreResult<Vec<SecretRecord>> {
+    pub fn secrets(&self) -> StoreResult<Vec<SecretRecord>> {
         self.read(|c| {
             c.prepare(&format!(
                 "SELECT {SECRET_COLS} FROM enrollment_secrets ORDER BY created_at, id"
@@ -406,7 +439,7 @@ impl Store for SqliteStore {
         })
     }
 
-    fn revoke_secret(&self, id: &str, now: i64) -> StoreResult<bool> {
+    pub fn revoke_secret(&self, id: &str, now: i64) -> StoreResult<bool> {
         self.write(|tx| {
             Ok(tx
                 .execute("UPDATE enrollment_secrets SET revoked_at = COALESCE(revoked_at, ?2) WHERE id = ?1", params![id, now])
@@ -415,18 +448,18 @@ impl Store for SqliteStore {
         })
     }
 
-    fn create_token(&self, t: &TokenRecord) -> StoreResult<()> {
+    pub fn create_token(&self, t: &TokenRecord) -> StoreResult<()> {
         self.write(|tx| {
             tx.execute(
                 "INSERT INTO api_tokens (id, hash, role, name, created_at, revoked_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![t.id, t.hash.as_slice(), t.role, t.name, t.created_at, t.revoked_at],
+                params![t.id, t.hash.as_slice(), t.role.as_str(), t.name, t.created_at, t.revoked_at],
             )
             .map_err(db)?;
             Ok(())
         })
     }
 
-    fn tokens(&self) -> StoreResult<Vec<TokenRecord>> {
+    pub fn tokens(&self) -> StoreResult<Vec<TokenRecord>> {
         self.read(|c| {
             c.prepare("SELECT id, hash, role, name, created_at, revoked_at FROM api_tokens ORDER BY created_at, id")?
                 .query_map([], |r| {
@@ -444,20 +477,20 @@ impl Store for SqliteStore {
         })
     }
 
-    fn revoke_token(&self, id: &str, now: i64) -> StoreResult<TokenRevocation> {
+    pub fn revoke_token(&self, id: &str, now: i64) -> StoreResult<TokenRevocation> {
         self.write(|tx| {
-            let role: Option<String> = tx
+            let role: Option<Role> = tx
                 .query_row("SELECT role FROM api_tokens WHERE id = ?1 AND revoked_at IS NULL", [id], |r| r.get(0))
                 .optional()
                 .map_err(db)?;
-            match role.as_deref() {
+            match role {
                 None => {
                     let known: bool = tx
                         .query_row("SELECT COUNT(*) > 0 FROM api_tokens WHERE id = ?1", [id], |r| r.get(0))
                         .map_err(db)?;
                     return Ok(if known { TokenRevocation::Revoked } else { TokenRevocation::NotFound });
                 }
-                Some("admin") => {
+                Some(Role::Admin) => {
                     let admins: i64 = tx
                         .query_row("SELECT COUNT(*) FROM api_tokens WHERE role = 'admin' AND revoked_at IS NULL", [], |r| r.get(0))
                         .map_err(db)?;
@@ -465,14 +498,14 @@ impl Store for SqliteStore {
                         return Ok(TokenRevocation::LastAdmin);
                     }
                 }
-                Some(_) => {}
+                Some(Role::Reader) => {}
             }
             tx.execute("UPDATE api_tokens SET revoked_at = ?2 WHERE id = ?1", params![id, now]).map_err(db)?;
             Ok(TokenRevocation::Revoked)
         })
     }
 
-    fn record_audit(&self, e: &AuditRecord) -> StoreResult<()> {
+    pub fn record_audit(&self, e: &AuditRecord) -> StoreResult<()> {
         self.write(|tx| {
             tx.execute(
                 "INSERT INTO audit_events (at, actor, event, target, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -483,7 +516,7 @@ impl Store for SqliteStore {
         })
     }
 
-    fn audit(&self, limit: usize) -> StoreResult<Vec<AuditRecord>> {
+    pub fn audit(&self, limit: usize) -> StoreResult<Vec<AuditRecord>> {
         self.read(|c| {
             c.prepare("SELECT at, actor, event, target, detail FROM audit_events ORDER BY id DESC LIMIT ?1")?
                 .query_map([limit as i64], |r| {
@@ -493,7 +526,7 @@ impl Store for SqliteStore {
         })
     }
 
-    fn append_reports(
+    pub fn append_reports(
         &self,
         batch: &[AppendItem],
     ) -> StoreResult<Vec<Result<Appended, AppendRefusal>>> {
@@ -507,7 +540,7 @@ impl Store for SqliteStore {
         })
     }
 
-    fn apply_findings(&self, updates: &[FindingsUpdate], at: i64) -> StoreResult<()> {
+    pub fn apply_findings(&self, updates: &[FindingsUpdate], at: i64) -> StoreResult<()> {
         self.write(|tx| {
             for u in updates {
                 super::sqlite_ingest::apply_host_findings(tx, &u.host_id, &u.findings, at, None)?;
@@ -516,7 +549,7 @@ impl Store for SqliteStore {
         })
     }
 
-    fn hosts(&self) -> StoreResult<Vec<HostSummary>> {
+    pub fn hosts(&self) -> StoreResult<Vec<HostSummary>> {
         self.read(|c| {
             c.prepare(&format!(
                 "SELECT {HOST_COLS} FROM hosts ORDER BY hostname, host_id"
@@ -526,11 +559,11 @@ impl Store for SqliteStore {
         })
     }
 
-    fn host(&self, host_id: &str) -> StoreResult<Option<HostDetail>> {
+    pub fn host(&self, host_id: &str) -> StoreResult<Option<HostDetail>> {
         super::sqlite_reads::host(self, host_id)
     }
 
-    fn latest_facts(&self) -> StoreResult<Vec<(String, Vec<u8>)>> {
+    pub fn latest_facts(&self) -> StoreResult<Vec<(String, Vec<u8>)>> {
         self.read(|c| {
             c.prepare(
                 "SELECT l.host_id, e.body FROM latest_facts l
@@ -541,15 +574,15 @@ impl Store for SqliteStore {
         })
     }
 
-    fn for_each_host_at(&self, at: i64, f: &mut dyn FnMut(HostFindings)) -> StoreResult<()> {
+    pub fn for_each_host_at(&self, at: i64, f: &mut dyn FnMut(HostFindings)) -> StoreResult<()> {
         super::sqlite_reads::for_each_host_at(self, at, f)
     }
 
-    fn findings_for_checks(&self, checks: &[String]) -> StoreResult<Vec<StoredFinding>> {
+    pub fn findings_for_checks(&self, checks: &[String]) -> StoreResult<Vec<StoredFinding>> {
         super::sqlite_reads::findings_for_checks(self, checks)
     }
 
-    fn report_bytes(&self, log_index: u64) -> StoreResult<Option<Vec<u8>>> {
+    pub fn report_bytes(&self, log_index: u64) -> StoreResult<Option<Vec<u8>>> {
         self.read(|c| {
             c.query_row(
                 "SELECT body FROM evidence_log WHERE log_index = ?1",
@@ -560,11 +593,11 @@ impl Store for SqliteStore {
         })
     }
 
-    fn verify_log(&self) -> StoreResult<Result<(u64, Digest), LogBreak>> {
+    pub fn verify_log(&self) -> StoreResult<Result<(u64, Digest), LogBreak>> {
         super::sqlite_reads::verify_log(self)
     }
 
-    fn counts(&self) -> StoreResult<Counts> {
+    pub fn counts(&self) -> StoreResult<Counts> {
         self.read(|c| {
             let n = |sql: &str| {
                 c.query_row(sql, [], |r| r.get::<_, i64>(0))
@@ -582,7 +615,7 @@ impl Store for SqliteStore {
         })
     }
 
-    fn set_policy(&self, policy_json: &str, at: i64) -> StoreResult<()> {
+    pub fn set_policy(&self, policy_json: &str, at: i64) -> StoreResult<()> {
         self.write(|tx| {
             tx.execute(
                 "INSERT INTO policy_versions (at, policy) VALUES (?1, ?2)",
@@ -593,11 +626,161 @@ impl Store for SqliteStore {
         })
     }
 
-    fn policy_at(&self, at: i64) -> StoreResult<Option<String>> {
+    pub fn policy_at(&self, at: i64) -> StoreResult<Option<String>> {
         self.read(|c| {
             c.query_row("SELECT policy FROM policy_versions WHERE at <= ?1 ORDER BY at DESC, id DESC LIMIT 1", [at], |r| r.get(0))
                 .optional()
         })
+    }
+}
+
+/// [`Sqlite`] as an async [`Store`]: each call runs on tokio's blocking pool.
+#[derive(Clone)]
+pub struct SqliteStore {
+    db: Arc<Sqlite>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) `path` and applies pending migrations.
+    pub fn open(path: &Path) -> StoreResult<Self> {
+        Ok(Self {
+            db: Arc::new(Sqlite::open(path)?),
+        })
+    }
+
+    /// The synchronous engine (benchmark population, tests).
+    pub fn engine(&self) -> &Sqlite {
+        &self.db
+    }
+
+    async fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Sqlite) -> StoreResult<T> + Send + 'static,
+    ) -> StoreResult<T> {
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || f(&db))
+            .await
+            .map_err(|e| StoreError::Db(format!("store task failed: {e}")))?
+    }
+}
+
+#[async_trait::async_trait]
+impl Store for SqliteStore {
+    async fn enroll(
+        &self,
+        attempt: &EnrollAttempt,
+    ) -> StoreResult<Result<EnrollOutcome, EnrollRefusal>> {
+        let a = attempt.clone();
+        self.run(move |db| db.enroll(&a)).await
+    }
+    async fn keys(&self) -> StoreResult<Vec<KeyRecord>> {
+        self.run(|db| db.keys()).await
+    }
+    async fn approve_key(
+        &self,
+        host_id: &str,
+        key_id: &str,
+        now: i64,
+        by: &str,
+    ) -> StoreResult<bool> {
+        let (h, k, b) = (host_id.to_owned(), key_id.to_owned(), by.to_owned());
+        self.run(move |db| db.approve_key(&h, &k, now, &b)).await
+    }
+    async fn rotate_key(
+        &self,
+        rotation: &KeyRotation,
+    ) -> StoreResult<Result<EnrollOutcome, RotateRefusal>> {
+        let r = rotation.clone();
+        self.run(move |db| db.rotate_key(&r)).await
+    }
+    async fn revoke_host(&self, host_id: &str, now: i64) -> StoreResult<bool> {
+        let h = host_id.to_owned();
+        self.run(move |db| db.revoke_host(&h, now)).await
+    }
+    async fn create_secret(&self, secret: &SecretRecord) -> StoreResult<()> {
+        let s = secret.clone();
+        self.run(move |db| db.create_secret(&s)).await
+    }
+    async fn secrets(&self) -> StoreResult<Vec<SecretRecord>> {
+        self.run(|db| db.secrets()).await
+    }
+    async fn revoke_secret(&self, id: &str, now: i64) -> StoreResult<bool> {
+        let id = id.to_owned();
+        self.run(move |db| db.revoke_secret(&id, now)).await
+    }
+    async fn create_token(&self, token: &TokenRecord) -> StoreResult<()> {
+        let t = token.clone();
+        self.run(move |db| db.create_token(&t)).await
+    }
+    async fn tokens(&self) -> StoreResult<Vec<TokenRecord>> {
+        self.run(|db| db.tokens()).await
+    }
+    async fn revoke_token(&self, id: &str, now: i64) -> StoreResult<TokenRevocation> {
+        let id = id.to_owned();
+        self.run(move |db| db.revoke_token(&id, now)).await
+    }
+    async fn record_audit(&self, event: &AuditRecord) -> StoreResult<()> {
+        let e = event.clone();
+        self.run(move |db| db.record_audit(&e)).await
+    }
+    async fn audit(&self, limit: usize) -> StoreResult<Vec<AuditRecord>> {
+        self.run(move |db| db.audit(limit)).await
+    }
+    async fn append_reports(
+        &self,
+        batch: &[AppendItem],
+    ) -> StoreResult<Vec<Result<Appended, AppendRefusal>>> {
+        let b = batch.to_vec();
+        self.run(move |db| db.append_reports(&b)).await
+    }
+    async fn apply_findings(&self, updates: &[FindingsUpdate], at: i64) -> StoreResult<()> {
+        let u = updates.to_vec();
+        self.run(move |db| db.apply_findings(&u, at)).await
+    }
+    async fn hosts(&self) -> StoreResult<Vec<HostSummary>> {
+        self.run(|db| db.hosts()).await
+    }
+    async fn host(&self, host_id: &str) -> StoreResult<Option<HostDetail>> {
+        let h = host_id.to_owned();
+        self.run(move |db| db.host(&h)).await
+    }
+    async fn latest_facts(&self) -> StoreResult<Vec<(String, Vec<u8>)>> {
+        self.run(|db| db.latest_facts()).await
+    }
+    async fn fleet_at(
+        &self,
+        at: i64,
+        index: Arc<CheckIndex>,
+    ) -> StoreResult<Vec<(String, HostState)>> {
+        self.run(move |db| {
+            let mut states = Vec::new();
+            db.for_each_host_at(at, &mut |h| {
+                let state = HostState::from_store(&h, &index);
+                states.push((h.host_id, state));
+            })?;
+            Ok(states)
+        })
+        .await
+    }
+    async fn findings_for_checks(&self, checks: &[String]) -> StoreResult<Vec<StoredFinding>> {
+        let c = checks.to_vec();
+        self.run(move |db| db.findings_for_checks(&c)).await
+    }
+    async fn report_bytes(&self, log_index: u64) -> StoreResult<Option<Vec<u8>>> {
+        self.run(move |db| db.report_bytes(log_index)).await
+    }
+    async fn verify_log(&self) -> StoreResult<Result<(u64, Digest), LogBreak>> {
+        self.run(|db| db.verify_log()).await
+    }
+    async fn counts(&self) -> StoreResult<Counts> {
+        self.run(|db| db.counts()).await
+    }
+    async fn set_policy(&self, policy_json: &str, at: i64) -> StoreResult<()> {
+        let p = policy_json.to_owned();
+        self.run(move |db| db.set_policy(&p, at)).await
+    }
+    async fn policy_at(&self, at: i64) -> StoreResult<Option<String>> {
+        self.run(move |db| db.policy_at(at)).await
     }
 }
 
@@ -667,21 +850,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_sqlite_store_passes_the_store_conformance_suite() {
-        let dir = tempfile::tempdir().unwrap();
-        let n = std::sync::atomic::AtomicUsize::new(0);
-        super::super::conformance::run_all(&|| {
-            let i = n.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            Box::new(SqliteStore::open(&dir.path().join(format!("db{i}.sqlite"))).unwrap())
-        });
-    }
-
-    #[test]
     fn changing_or_deleting_a_stored_report_breaks_the_log_verification() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db.sqlite");
-        let store = SqliteStore::open(&path).unwrap();
-        let s = &store as &dyn Store;
+        let s = Sqlite::open(&path).unwrap();
         let secret = SecretRecord {
             id: "s".into(),
             hash: [7; 32],
@@ -751,11 +923,8 @@ mod tests {
     fn reopening_a_store_does_not_reapply_migrations() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db.sqlite");
-        SqliteStore::open(&path)
-            .unwrap()
-            .set_policy("{}", 1)
-            .unwrap();
-        let again = SqliteStore::open(&path).unwrap();
+        Sqlite::open(&path).unwrap().set_policy("{}", 1).unwrap();
+        let again = Sqlite::open(&path).unwrap();
         assert_eq!(again.policy_at(2).unwrap().as_deref(), Some("{}"));
         let v: i64 = Connection::open(&path)
             .unwrap()

@@ -1,14 +1,16 @@
 //! The SQLite store's write path for reports: one report appended inside the batch
-//! transaction (replay and chain rules, gap events, evidence log), and finding transitions.
+//! transaction (the ingest rules of `domain::rules` decide; this file reads their inputs and
+//! writes what they decided: evidence log, gap events, finding transitions).
 
 use evidence_protocol::{log_chain_next, Digest};
 use rusqlite::{params, OptionalExtension, Transaction};
 
 use super::sqlite::{db, digest_col};
 use super::*;
-use crate::rules;
+use crate::domain::rules::{self, AppendDecision, ChainState, StoredEntry};
 
-/// Replaces one host's current findings, writing transitions and control statuses that changed.
+/// Replaces one host's current findings, writing the transitions `rules::finding_changes`
+/// finds.
 pub(super) fn apply_host_findings(
     tx: &Transaction,
     host_id: &str,
@@ -16,8 +18,7 @@ pub(super) fn apply_host_findings(
     at: i64,
     log_index: Option<u64>,
 ) -> StoreResult<()> {
-    type Row = (String, Option<String>, String);
-    let mut old: std::collections::BTreeMap<String, Row> = Default::default();
+    let mut old: std::collections::BTreeMap<String, rules::StoredVerdict> = Default::default();
     {
         let mut stmt = tx
             .prepare_cached(
@@ -34,6 +35,7 @@ pub(super) fn apply_host_findings(
             old.insert(k, v);
         }
     }
+    let changes = rules::finding_changes(old, findings);
     let mut upsert = tx
         .prepare_cached(
             "INSERT INTO current_findings (host_id, check_id, status, reason, evidence, since)
@@ -45,42 +47,38 @@ pub(super) fn apply_host_findings(
                        THEN current_findings.since ELSE excluded.since END",
         )
         .map_err(db)?;
+    for f in &changes.upserts {
+        upsert
+            .execute(params![
+                host_id,
+                f.check,
+                f.status.as_str(),
+                f.reason,
+                f.evidence,
+                at
+            ])
+            .map_err(db)?;
+    }
     let mut transition = tx
         .prepare_cached(
             "INSERT INTO finding_transitions (host_id, check_id, status, reason, at, log_index)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         )
         .map_err(db)?;
-    let mut any_change = false;
-    for f in findings {
-        let status = f.status.as_str();
-        let (changed, same_evidence) = match old.remove(&f.check) {
-            Some((s, r, e)) => (s != status || r != f.reason, e == f.evidence),
-            None => (true, false),
-        };
-        // Steady state (same verdict, same evidence) writes nothing.
-        if changed || !same_evidence {
-            upsert
-                .execute(params![host_id, f.check, status, f.reason, f.evidence, at])
-                .map_err(db)?;
-        }
-        if changed {
-            any_change = true;
-            transition
-                .execute(params![
-                    host_id,
-                    f.check,
-                    status,
-                    f.reason,
-                    at,
-                    log_index.map(|i| i as i64)
-                ])
-                .map_err(db)?;
-        }
+    let log_index = log_index.map(|i| i as i64);
+    for f in &changes.transitions {
+        transition
+            .execute(params![
+                host_id,
+                f.check,
+                f.status.as_str(),
+                f.reason,
+                at,
+                log_index
+            ])
+            .map_err(db)?;
     }
-    // Checks that no longer produce a finding (collector not run any more).
-    for (check, _) in old {
-        any_change = true;
+    for check in &changes.removed {
         tx.execute(
             "DELETE FROM current_findings WHERE host_id = ?1 AND check_id = ?2",
             params![host_id, check],
@@ -93,29 +91,8 @@ pub(super) fn apply_host_findings(
                 "absent",
                 Option::<String>::None,
                 at,
-                log_index.map(|i| i as i64)
+                log_index
             ])
-            .map_err(db)?;
-    }
-    if !any_change {
-        return Ok(());
-    }
-    let mut ctl = tx
-        .prepare_cached(
-            "INSERT INTO control_status (host_id, control_id, status, reason, since) VALUES (?1, ?2, ?3, ?4, ?5)
-             ON CONFLICT (host_id, control_id) DO UPDATE SET status = excluded.status, reason = excluded.reason,
-               since = CASE WHEN control_status.status = excluded.status THEN control_status.since ELSE excluded.since END
-             WHERE control_status.status IS NOT excluded.status OR control_status.reason IS NOT excluded.reason",
-        )
-        .map_err(db)?;
-    let statuses = rules::control_statuses(findings);
-    tx.execute(
-        "DELETE FROM control_status WHERE host_id = ?1 AND control_id NOT IN (SELECT value FROM json_each(?2))",
-        params![host_id, serde_json::to_string(&statuses.keys().collect::<Vec<_>>()).unwrap_or_default()],
-    )
-    .map_err(db)?;
-    for (control, (status, reason)) in statuses {
-        ctl.execute(params![host_id, control, status, reason, at])
             .map_err(db)?;
     }
     Ok(())
@@ -226,56 +203,50 @@ pub(super) fn append_one(
         .query_row([&item.host_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
         .optional()
         .map_err(db)?;
-    let Some((revoked, last_seq, last_digest, last_full)) = host else {
-        return Ok(Err(AppendRefusal::UnknownHost));
+    let chain = match host {
+        None => None,
+        Some((revoked, last_seq, last_digest, last_full)) => Some(ChainState {
+            revoked: revoked.is_some(),
+            key_state: tx
+                .prepare_cached("SELECT state FROM host_keys WHERE key_id = ?1 AND host_id = ?2")
+                .map_err(db)?
+                .query_row(params![item.key_id, item.host_id], |r| r.get(0))
+                .optional()
+                .map_err(db)?,
+            last_seq: last_seq as u64,
+            last_digest: digest_col(last_digest)?,
+            last_full_digest: digest_col(last_full)?,
+        }),
     };
-    if revoked.is_some() {
-        return Ok(Err(AppendRefusal::HostRevoked));
-    }
-    let key_ok: Option<String> = tx
-        .prepare_cached("SELECT state FROM host_keys WHERE key_id = ?1 AND host_id = ?2")
-        .map_err(db)?
-        .query_row(params![item.key_id, item.host_id], |r| r.get(0))
-        .optional()
-        .map_err(db)?;
-    if key_ok.as_deref() != Some("active") {
-        return Ok(Err(AppendRefusal::KeyNotActive));
-    }
-    let last_seq = last_seq as u64;
-    if item.seq <= last_seq {
-        // A retry of exactly the stored bytes gets its original receipt back.
-        let stored: Option<(i64, Vec<u8>, i64, Vec<u8>)> = tx
-            .prepare_cached("SELECT log_index, digest, received_at, chain_hash FROM evidence_log WHERE host_id = ?1 AND seq = ?2")
-            .map_err(db)?
-            .query_row(params![item.host_id, item.seq as i64], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
-            .optional()
-            .map_err(db)?;
-        if let Some((idx, digest, received_at, chain)) = stored {
-            if digest.as_slice() == item.digest.as_bytes() {
-                return Ok(Ok(Appended {
-                    digest: item.digest,
-                    host_id: item.host_id.clone(),
-                    seq: item.seq,
-                    received_at,
-                    log_index: idx as u64,
-                    chain_hash: digest_col(Some(chain))?.unwrap_or(Digest::ZERO),
-                    duplicate: true,
-                    gaps: vec![],
-                }));
-            }
+    let gaps = match rules::decide_append(item, chain.as_ref()) {
+        Err(refusal) => return Ok(Err(refusal)),
+        Ok(AppendDecision::Retry { last_seq }) => {
+            let stored = tx
+                .prepare_cached("SELECT log_index, digest, received_at, chain_hash FROM evidence_log WHERE host_id = ?1 AND seq = ?2")
+                .map_err(db)?
+                .query_row(params![item.host_id, item.seq as i64], |r| {
+                    Ok((r.get::<_, i64>(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                })
+                .optional()
+                .map_err(db)?
+                .map(|(log_index, digest, received_at, chain_hash)| {
+                    Ok::<_, StoreError>(StoredEntry {
+                        log_index: log_index as u64,
+                        digest: digest_col(Some(digest))?.unwrap_or(Digest::ZERO),
+                        received_at,
+                        chain_hash: digest_col(Some(chain_hash))?.unwrap_or(Digest::ZERO),
+                    })
+                })
+                .transpose()?;
+            return Ok(rules::retry_outcome(item, stored, last_seq));
         }
-        return Ok(Err(AppendRefusal::Replay { last_seq }));
-    }
-    if let AppendContent::Attestation { still_holds } = &item.content {
-        if digest_col(last_full)?.as_ref() != Some(still_holds) {
-            return Ok(Err(AppendRefusal::AttestationMismatch));
-        }
-    }
+        Ok(AppendDecision::Append { gaps }) => gaps,
+    };
     let kind = match item.content {
         AppendContent::Full { .. } => "full",
         AppendContent::Attestation { .. } => "attestation",
     };
-    let (index, chain) = append_log(
+    let (index, chain_hash) = append_log(
         tx,
         head,
         &LogRow {
@@ -289,32 +260,10 @@ pub(super) fn append_one(
             body: &item.bytes,
         },
     )?;
-    let mut gaps = Vec::new();
-    let last_digest = digest_col(last_digest)?;
-    if last_digest.is_some() && item.prev_digest != last_digest {
-        let detail = format!(
-            "report seq {} names previous digest {} but the last stored report (seq {}) has digest {}",
-            item.seq,
-            item.prev_digest.map(|d| d.to_hex()).unwrap_or_else(|| "none".into()),
-            last_seq,
-            last_digest.map(|d| d.to_hex()).unwrap_or_default()
-        );
-        gaps.push(("chain_break", detail, 0u64));
-    }
-    if item.dropped_reports > 0 {
-        gaps.push((
-            "dropped_reports",
-            format!(
-                "the agent dropped {} report(s) before seq {}",
-                item.dropped_reports, item.seq
-            ),
-            item.dropped_reports,
-        ));
-    }
-    for (kind, detail, dropped) in &gaps {
+    for gap in &gaps {
         tx.prepare_cached("INSERT INTO gaps (host_id, log_index, kind, detail, dropped, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
             .map_err(db)?
-            .execute(params![item.host_id, index as i64, kind, detail, *dropped as i64, item.received_at])
+            .execute(params![item.host_id, index as i64, gap.kind.as_str(), gap.detail, gap.dropped as i64, item.received_at])
             .map_err(db)?;
     }
     let is_full = matches!(item.content, AppendContent::Full { .. });
@@ -349,8 +298,8 @@ pub(super) fn append_one(
         seq: item.seq,
         received_at: item.received_at,
         log_index: index,
-        chain_hash: chain,
+        chain_hash,
         duplicate: false,
-        gaps: gaps.into_iter().map(|g| g.1).collect(),
+        gaps: gaps.into_iter().map(|g| g.detail).collect(),
     }))
 }

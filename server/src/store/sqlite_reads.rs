@@ -6,9 +6,9 @@ use std::collections::HashMap;
 use evidence_protocol::{log_chain_next, Digest};
 use rusqlite::{params, OptionalExtension};
 
-use super::sqlite::{host_row, SqliteStore, HOST_COLS};
+use super::sqlite::{host_row, Sqlite, HOST_COLS};
 use super::*;
-use crate::rules::parse_status;
+use crate::domain::rules::parse_status;
 
 fn finding_row(r: &rusqlite::Row) -> rusqlite::Result<StoredFinding> {
     let status: String = r.get(2)?;
@@ -34,7 +34,7 @@ fn key_event_kind(s: &str) -> Option<KeyEventKind> {
     .find(|k| k.as_str() == s)
 }
 
-pub(super) fn host(s: &SqliteStore, host_id: &str) -> StoreResult<Option<HostDetail>> {
+pub(super) fn host(s: &Sqlite, host_id: &str) -> StoreResult<Option<HostDetail>> {
     s.read(|c| {
         let Some(summary) = c
             .query_row(&format!("SELECT {HOST_COLS} FROM hosts WHERE host_id = ?1"), [host_id], host_row)
@@ -126,7 +126,7 @@ pub(super) fn host(s: &SqliteStore, host_id: &str) -> StoreResult<Option<HostDet
 
 /// Streams hosts in host-id order, merging the (host-id ordered) findings query into them.
 pub(super) fn for_each_host_at(
-    s: &SqliteStore,
+    s: &Sqlite,
     at: i64,
     f: &mut dyn FnMut(HostFindings),
 ) -> StoreResult<()> {
@@ -190,7 +190,7 @@ pub(super) fn for_each_host_at(
 }
 
 pub(super) fn findings_for_checks(
-    s: &SqliteStore,
+    s: &Sqlite,
     checks: &[String],
 ) -> StoreResult<Vec<StoredFinding>> {
     let list = serde_json::to_string(checks).unwrap_or_else(|_| "[]".into());
@@ -205,7 +205,7 @@ pub(super) fn findings_for_checks(
     })
 }
 
-pub(super) fn verify_log(s: &SqliteStore) -> StoreResult<Result<(u64, Digest), LogBreak>> {
+pub(super) fn verify_log(s: &Sqlite) -> StoreResult<Result<(u64, Digest), LogBreak>> {
     s.read(|c| {
         let mut stmt = c.prepare(
             "SELECT log_index, digest, chain_hash, body FROM evidence_log ORDER BY log_index",

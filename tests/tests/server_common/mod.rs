@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use evidence_server::client::Api;
+use evidence_loadgen::client::Api;
 
 pub struct Server {
     pub child: Child,

@@ -1,0 +1,280 @@
+//! Report ingest. [`Services::submit`] verifies the exact bytes with the enrolled key before
+//! looking inside them, applies the schema, identity, range and clock rules, evaluates the
+//! facts, and hands the report to the group-commit writer: one task that owns all report
+//! writes and commits every report waiting in its queue in one transaction (up to
+//! `max_batch`). Each caller waits for its report's result, so a receipt is only ever sent
+//! after the commit; after a commit the writer updates the fleet cache.
+
+use std::sync::Arc;
+
+use evidence_protocol::{Digest, Facts, Receipt, Report, ReportKind, SignedReceipt};
+use tokio::sync::{mpsc, oneshot};
+
+use super::caches::Caches;
+use super::enrollment::{bad_signature, check_text, usable, Signature};
+use super::{ErrorCode, ServiceError, ServiceResult, Services};
+use crate::metrics::Metrics;
+use crate::store::{AppendContent, AppendItem, AppendRefusal, Appended, NewFinding, Store};
+
+type JobResult = Result<Result<Appended, AppendRefusal>, String>;
+
+/// One verified report waiting to be committed.
+pub struct Job {
+    item: AppendItem,
+    /// The parsed facts (full reports), to re-evaluate if the policy changed meanwhile.
+    facts: Option<Facts>,
+    policy_version: u64,
+    reply: oneshot::Sender<JobResult>,
+}
+
+/// Evaluates facts under the checks' policy into findings to store.
+pub fn evaluate(facts: &Facts, policy: &evidence_controls::Policy) -> Vec<NewFinding> {
+    evidence_controls::evaluate(facts, policy)
+        .into_iter()
+        .map(|f| NewFinding {
+            check: f.check,
+            status: f.status,
+            reason: f.reason,
+            evidence: serde_json::to_string(&f.evidence).unwrap_or_else(|_| "null".into()),
+        })
+        .collect()
+}
+
+/// Starts the writer task.
+pub(super) fn spawn_writer(
+    store: Arc<dyn Store>,
+    caches: Arc<Caches>,
+    metrics: Arc<Metrics>,
+    max_batch: usize,
+    mut rx: mpsc::Receiver<Job>,
+) {
+    tokio::spawn(async move {
+        while let Some(first) = rx.recv().await {
+            let mut jobs = vec![first];
+            while jobs.len() < max_batch {
+                match rx.try_recv() {
+                    Ok(job) => jobs.push(job),
+                    Err(_) => break,
+                }
+            }
+            commit(store.as_ref(), &caches, &metrics, jobs).await;
+        }
+    });
+}
+
+async fn commit(store: &dyn Store, caches: &Caches, metrics: &Metrics, mut jobs: Vec<Job>) {
+    let (version, policy) = caches.policy();
+    for job in &mut jobs {
+        if job.policy_version != version {
+            if let (Some(facts), AppendContent::Full { findings }) =
+                (&job.facts, &mut job.item.content)
+            {
+                *findings = evaluate(facts, &policy.checks);
+            }
+        }
+    }
+    let items: Vec<AppendItem> = jobs.iter_mut().map(|j| take_item(&mut j.item)).collect();
+    let results: Vec<JobResult> = match store.append_reports(&items).await {
+        Ok(results) => results.into_iter().map(Ok).collect(),
+        // One bad item must not sink the others: retry one by one.
+        Err(_) if items.len() > 1 => {
+            let mut out = Vec::with_capacity(items.len());
+            for item in &items {
+                out.push(
+                    match store.append_reports(std::slice::from_ref(item)).await {
+                        Ok(mut r) => Ok(r.remove(0)),
+                        Err(e) => Err(e.to_string()),
+                    },
+                );
+            }
+            out
+        }
+        Err(e) => vec![Err(e.to_string())],
+    };
+    metrics.batch(items.len());
+    caches.reports_committed(items.iter().zip(&results).filter_map(
+        |(item, result)| match result {
+            Ok(Ok(a)) if !a.duplicate => Some((
+                item.host_id.as_str(),
+                a.received_at,
+                match &item.content {
+                    AppendContent::Full { findings } => Some(findings.as_slice()),
+                    AppendContent::Attestation { .. } => None,
+                },
+            )),
+            _ => None,
+        },
+    ));
+    for (job, result) in jobs.into_iter().zip(results) {
+        let _ = job.reply.send(result);
+    }
+}
+
+/// Moves an item out of its job (the job keeps only its reply channel's use).
+fn take_item(item: &mut AppendItem) -> AppendItem {
+    AppendItem {
+        host_id: std::mem::take(&mut item.host_id),
+        key_id: std::mem::take(&mut item.key_id),
+        bytes: std::mem::take(&mut item.bytes),
+        agent_version: std::mem::take(&mut item.agent_version),
+        content: std::mem::replace(&mut item.content, AppendContent::Full { findings: vec![] }),
+        ..*item
+    }
+}
+
+fn refusal(r: AppendRefusal) -> ServiceError {
+    match r {
+        AppendRefusal::Replay { last_seq } => ServiceError::new(
+            ErrorCode::ReplayedSequence,
+            format!("seq must be above {last_seq}, the last accepted for this host"),
+        ),
+        AppendRefusal::UnknownHost => ServiceError::new(ErrorCode::UnknownHost, "unknown host"),
+        AppendRefusal::HostRevoked => {
+            ServiceError::new(ErrorCode::HostRevoked, "this host was revoked")
+        }
+        AppendRefusal::KeyNotActive => ServiceError::new(
+            ErrorCode::KeyNotActive,
+            "this key is not the host's active key",
+        ),
+        AppendRefusal::AttestationMismatch => ServiceError::new(
+            ErrorCode::AttestationMismatch,
+            "still_holds does not name this host's last full report: send a full report",
+        ),
+    }
+}
+
+impl Services {
+    /// `POST /v1/reports`: `body` signed by key `key_id`. Answers the signed receipt; an
+    /// accepted report is counted with its latency since `started` (when its body began to
+    /// arrive).
+    pub async fn submit(
+        &self,
+        body: Vec<u8>,
+        key_id: &str,
+        signature: &Signature,
+        started: std::time::Instant,
+    ) -> ServiceResult<SignedReceipt> {
+        let (receipt, duplicate) = self.submit_inner(body, key_id, signature).await?;
+        self.metrics
+            .accepted(duplicate, started.elapsed().as_secs_f64());
+        Ok(receipt)
+    }
+
+    /// Counts a refused report by its code (`evidence_reports_refused_total`) and logs it like
+    /// every security event: the caller reports every refusal, its own included.
+    pub fn report_refused(&self, e: &ServiceError) {
+        tracing::warn!(target: "audit", event = "report", outcome = e.code.as_str(), actor = "-", detail = %e.message);
+        self.metrics.refused(e.code.as_str())
+    }
+
+    async fn submit_inner(
+        &self,
+        bytes: Vec<u8>,
+        key_id: &str,
+        signature: &Signature,
+    ) -> ServiceResult<(SignedReceipt, bool)> {
+        let key = self.known_key(key_id)?;
+        // Verify the exact bytes before looking inside them.
+        evidence_protocol::signing::verify(&key.public_key, &bytes, signature).map_err(|_| {
+            bad_signature("the signature does not match the body and the enrolled key")
+        })?;
+        usable(&key)?;
+        std::str::from_utf8(&bytes)
+            .map_err(|_| ServiceError::new(ErrorCode::BadEncoding, "the body is not UTF-8"))?;
+        let report: Report =
+            serde_json::from_slice(&bytes).map_err(|e| ServiceError::json("report", &e))?;
+        if report.host_id != key.host_id || report.key_id != key.key_id {
+            return Err(ServiceError::new(
+                ErrorCode::IdentityMismatch,
+                "the report names another host or key than the key that signed it",
+            ));
+        }
+        check_text("agent_version", &report.agent_version)?;
+        for (k, v) in &report.collector_versions {
+            check_text("collector_versions key", k)?;
+            check_text("collector_versions value", v)?;
+        }
+        if report.seq == 0 {
+            return Err(ServiceError::invalid("seq starts at 1"));
+        }
+        for (field, value) in [
+            ("seq", report.seq),
+            ("dropped_reports", report.dropped_reports),
+        ] {
+            if value > i64::MAX as u64 {
+                return Err(ServiceError::invalid(format!(
+                    "{field} must be at most 2^63 - 1, got {value}"
+                )));
+            }
+        }
+        let now = crate::time::now_us();
+        let collected_at = crate::time::to_us(&report.collected_at);
+        let skew = self.config.max_clock_skew_secs * 1_000_000;
+        if collected_at < key.host_enrolled_at - skew {
+            return Err(ServiceError::new(
+                ErrorCode::CollectedBeforeEnrollment,
+                format!(
+                    "collected_at {} is before this host enrolled ({}) by more than the clock skew bound",
+                    crate::time::fmt(collected_at),
+                    crate::time::fmt(key.host_enrolled_at)
+                ),
+            ));
+        }
+        if collected_at > now + skew {
+            return Err(ServiceError::new(
+                ErrorCode::ClockSkew,
+                format!(
+                    "collected_at is more than {} s in the future: check the host clock",
+                    self.config.max_clock_skew_secs
+                ),
+            ));
+        }
+        let (policy_version, policy) = self.caches.policy();
+        let (content, facts) = match report.kind {
+            ReportKind::Full { facts } => {
+                let findings = evaluate(&facts, &policy.checks);
+                (AppendContent::Full { findings }, Some(facts))
+            }
+            ReportKind::Attestation { still_holds } => {
+                (AppendContent::Attestation { still_holds }, None)
+            }
+        };
+        let item = AppendItem {
+            host_id: report.host_id,
+            key_id: report.key_id,
+            seq: report.seq,
+            prev_digest: report.prev_digest,
+            digest: Digest::of(&bytes),
+            bytes,
+            collected_at,
+            received_at: now,
+            dropped_reports: report.dropped_reports,
+            agent_version: report.agent_version,
+            content,
+        };
+        let (tx, rx) = oneshot::channel();
+        self.writer
+            .send(Job {
+                item,
+                facts,
+                policy_version,
+                reply: tx,
+            })
+            .await
+            .map_err(|_| ServiceError::shutting_down())?;
+        let appended = rx
+            .await
+            .map_err(|_| ServiceError::shutting_down())?
+            .map_err(ServiceError::internal)?
+            .map_err(refusal)?;
+        let receipt = Receipt {
+            report_digest: appended.digest,
+            host_id: appended.host_id,
+            seq: appended.seq,
+            received_at: crate::time::from_us(appended.received_at),
+            log_index: appended.log_index,
+            log_chain_hash: appended.chain_hash,
+        };
+        Ok((receipt.sign(&self.server_key), appended.duplicate))
+    }
+}
