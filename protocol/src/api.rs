@@ -44,6 +44,7 @@ pub const CONTENT_TYPE_JSON: &str = "application/json";
 /// enrolls again (re-install, key rotation).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HostIdentity {
     /// `/etc/machine-id` on Linux, the platform UUID elsewhere.
     pub machine_id: String,
@@ -68,6 +69,7 @@ pub struct HostIdentity {
 /// host_revoked`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EnrollRequest {
     /// The enrollment secret an admin created (`POST /v1/admin/enrollment-secrets`).
     pub secret: String,
@@ -81,6 +83,7 @@ pub struct EnrollRequest {
 /// `POST /v1/enroll` answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EnrollResponse {
     /// The host id to put in every report.
     pub host_id: String,
@@ -97,6 +100,7 @@ pub struct EnrollResponse {
     pub last_seq: u64,
     /// Digest of the last report the server stored for this host, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub last_digest: Option<crate::Digest>,
 }
 
@@ -106,6 +110,7 @@ pub struct EnrollResponse {
 /// this request and both signatures) is an entry in the evidence log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RotateKeyRequest {
     pub host_id: String,
     /// The new Ed25519 public key, base64 (32 bytes).
@@ -117,6 +122,7 @@ pub struct RotateKeyRequest {
 
 /// Error body of every 4xx/5xx answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ApiError {
     /// Stable machine-readable code, e.g. `replayed_sequence`, `bad_signature`.
     pub error: String,

@@ -17,8 +17,10 @@ use crate::Digest;
 /// Acknowledgement that a report is stored (its transaction committed before this was sent).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Receipt {
     /// Digest of the report's exact bytes.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub report_digest: Digest,
     /// The report's host and sequence number.
     pub host_id: String,
@@ -28,6 +30,7 @@ pub struct Receipt {
     /// Position in the server's evidence log (0-based).
     pub log_index: u64,
     /// Chain hash of the log up to and including this entry.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub log_chain_hash: Digest,
 }
 
@@ -35,6 +38,7 @@ pub struct Receipt {
 /// the response body of `POST /v1/reports`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SignedReceipt {
     pub receipt: Receipt,
     pub signature: String,

@@ -19,6 +19,7 @@ use crate::{Digest, Facts};
 /// verbatim in [`Facts::unknown`] (see [`crate::facts`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Report {
     /// Host id assigned by the server at enrollment ([`crate::api::EnrollResponse::host_id`]).
     pub host_id: String,
@@ -31,6 +32,7 @@ pub struct Report {
     /// Digest of the exact bytes of this host's previous report (whether or not it reached the
     /// server), `None` for the host's first report. A mismatch with the last stored report is
     /// recorded by the server as a visible gap, never hidden.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub prev_digest: Option<Digest>,
     /// When the facts were collected (RFC 3339, UTC). The server refuses times too far in the
     /// future (clock skew bound).
@@ -53,13 +55,21 @@ pub struct Report {
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 // One report per collection interval: the size difference between variants does not matter.
 #[allow(clippy::large_enum_variant)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum ReportKind {
     /// Everything the collectors observed in this run.
-    Full { facts: Facts },
+    Full {
+        /// Each collector's observation, keyed by collector name.
+        #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+        facts: Facts,
+    },
     /// Nothing changed: the facts of the full report with this digest (an earlier report of the
     /// same host) were observed again at `collected_at`. Small, so an agent can prove
     /// "still compliant" every interval cheaply.
-    Attestation { still_holds: Digest },
+    Attestation {
+        #[cfg_attr(feature = "openapi", schema(value_type = String))]
+        still_holds: Digest,
+    },
 }
 
 /// Why bytes are not a report.

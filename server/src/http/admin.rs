@@ -7,12 +7,12 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
+use evidence_protocol::api::ApiError;
 use serde::{Deserialize, Serialize};
 
 use super::auth::{Admin, Reader};
 use super::body::{json_body, read_json_body};
 use super::error::{ApiErr, Path, Query};
-use super::openapi::ErrorBody;
 use super::HttpState;
 use crate::domain::policy::OrgPolicy;
 use crate::service::admin::{
@@ -59,7 +59,7 @@ pub struct AuditQuery {
 /// that one host).
 #[utoipa::path(post, path = "/v1/admin/enrollment-secrets", tag = "admin", security(("bearer" = [])),
     request_body = NewSecret,
-    responses((status = 201, body = CreatedSecret), (status = "4XX", body = ErrorBody), (status = "5XX", body = ErrorBody)))]
+    responses((status = 201, body = CreatedSecret), (status = "4XX", body = ApiError), (status = "5XX", body = ApiError)))]
 pub async fn create_secret(
     State(state): State<Arc<HttpState>>,
     Admin(caller): Admin,
@@ -73,7 +73,7 @@ pub async fn create_secret(
 
 /// List enrollment secrets (never their values).
 #[utoipa::path(get, path = "/v1/admin/enrollment-secrets", tag = "admin", security(("bearer" = [])),
-    responses((status = 200, body = Secrets), (status = "4XX", body = ErrorBody), (status = "5XX", body = ErrorBody)))]
+    responses((status = 200, body = Secrets), (status = "4XX", body = ApiError), (status = "5XX", body = ApiError)))]
 pub async fn list_secrets(State(state): State<Arc<HttpState>>, _: Admin) -> Answer<Secrets> {
     Ok(Json(Secrets {
         secrets: state.services.secrets().await?,
@@ -83,7 +83,7 @@ pub async fn list_secrets(State(state): State<Arc<HttpState>>, _: Admin) -> Answ
 /// Revoke an enrollment secret.
 #[utoipa::path(delete, path = "/v1/admin/enrollment-secrets/{id}", tag = "admin", security(("bearer" = [])),
     params(("id" = String, Path, description = "the secret's id")),
-    responses((status = 204, description = "revoked"), (status = "4XX", body = ErrorBody), (status = "5XX", body = ErrorBody)))]
+    responses((status = 204, description = "revoked"), (status = "4XX", body = ApiError), (status = "5XX", body = ApiError)))]
 pub async fn revoke_secret(
     State(state): State<Arc<HttpState>>,
     Admin(caller): Admin,
@@ -96,7 +96,7 @@ pub async fn revoke_secret(
 /// Create an API token (role `admin` or `reader`).
 #[utoipa::path(post, path = "/v1/admin/tokens", tag = "admin", security(("bearer" = [])),
     request_body = NewToken,
-    responses((status = 201, body = CreatedToken), (status = "4XX", body = ErrorBody), (status = "5XX", body = ErrorBody)))]
+    responses((status = 201, body = CreatedToken), (status = "4XX", body = ApiError), (status = "5XX", body = ApiError)))]
 pub async fn create_token(
     State(state): State<Arc<HttpState>>,
     Admin(caller): Admin,
@@ -110,7 +110,7 @@ pub async fn create_token(
 
 /// List API tokens (never their values).
 #[utoipa::path(get, path = "/v1/admin/tokens", tag = "admin", security(("bearer" = [])),
-    responses((status = 200, body = Tokens), (status = "4XX", body = ErrorBody), (status = "5XX", body = ErrorBody)))]
+    responses((status = 200, body = Tokens), (status = "4XX", body = ApiError), (status = "5XX", body = ApiError)))]
 pub async fn list_tokens(State(state): State<Arc<HttpState>>, _: Admin) -> Answer<Tokens> {
     Ok(Json(Tokens {
         tokens: state.services.tokens().await?,
@@ -120,7 +120,7 @@ pub async fn list_tokens(State(state): State<Arc<HttpState>>, _: Admin) -> Answe
 /// Revoke an API token (never the last active admin token).
 #[utoipa::path(delete, path = "/v1/admin/tokens/{id}", tag = "admin", security(("bearer" = [])),
     params(("id" = String, Path, description = "the token's id")),
-    responses((status = 204, description = "revoked"), (status = "4XX", body = ErrorBody), (status = "5XX", body = ErrorBody)))]
+    responses((status = 204, description = "revoked"), (status = "4XX", body = ApiError), (status = "5XX", body = ApiError)))]
 pub async fn revoke_token(
     State(state): State<Arc<HttpState>>,
     Admin(caller): Admin,
@@ -132,7 +132,7 @@ pub async fn revoke_token(
 
 /// The policy and Statement of Applicability in force.
 #[utoipa::path(get, path = "/v1/admin/policy", tag = "admin", security(("bearer" = [])),
-    responses((status = 200, body = Object, description = "the policy"), (status = "4XX", body = ErrorBody), (status = "5XX", body = ErrorBody)))]
+    responses((status = 200, body = Object, description = "the policy"), (status = "4XX", body = ApiError), (status = "5XX", body = ApiError)))]
 pub async fn get_policy(State(state): State<Arc<HttpState>>, _: Reader) -> Answer<OrgPolicy> {
     Ok(Json((*state.services.policy()).clone()))
 }
@@ -140,7 +140,7 @@ pub async fn get_policy(State(state): State<Arc<HttpState>>, _: Reader) -> Answe
 /// Replace the policy; every host's latest stored facts are evaluated again under it.
 #[utoipa::path(put, path = "/v1/admin/policy", tag = "admin", security(("bearer" = [])),
     request_body(content = Object, content_type = "application/json", description = "the policy"),
-    responses((status = 200, body = PolicyChanged), (status = "4XX", body = ErrorBody), (status = "5XX", body = ErrorBody)))]
+    responses((status = 200, body = PolicyChanged), (status = "4XX", body = ApiError), (status = "5XX", body = ApiError)))]
 pub async fn put_policy(
     State(state): State<Arc<HttpState>>,
     Admin(caller): Admin,
@@ -154,7 +154,7 @@ pub async fn put_policy(
 /// Revoke a host: its reports and enrollments are refused from now on.
 #[utoipa::path(post, path = "/v1/admin/hosts/{host_id}/revoke", tag = "admin", security(("bearer" = [])),
     params(("host_id" = String, Path, description = "the host's id")),
-    responses((status = 204, description = "revoked"), (status = "4XX", body = ErrorBody), (status = "5XX", body = ErrorBody)))]
+    responses((status = 204, description = "revoked"), (status = "4XX", body = ApiError), (status = "5XX", body = ApiError)))]
 pub async fn revoke_host(
     State(state): State<Arc<HttpState>>,
     Admin(caller): Admin,
@@ -168,7 +168,7 @@ pub async fn revoke_host(
 #[utoipa::path(post, path = "/v1/admin/hosts/{host_id}/approve-key", tag = "admin", security(("bearer" = [])),
     params(("host_id" = String, Path, description = "the host's id")),
     request_body = ApproveKey,
-    responses((status = 204, description = "approved"), (status = "4XX", body = ErrorBody), (status = "5XX", body = ErrorBody)))]
+    responses((status = 204, description = "approved"), (status = "4XX", body = ApiError), (status = "5XX", body = ApiError)))]
 pub async fn approve_key(
     State(state): State<Arc<HttpState>>,
     Admin(caller): Admin,
@@ -186,7 +186,7 @@ pub async fn approve_key(
 
 /// Verify the evidence log's hash chain end to end.
 #[utoipa::path(get, path = "/v1/admin/log/verify", tag = "admin", security(("bearer" = [])),
-    responses((status = 200, body = LogVerification), (status = "4XX", body = ErrorBody), (status = "5XX", body = ErrorBody)))]
+    responses((status = 200, body = LogVerification), (status = "4XX", body = ApiError), (status = "5XX", body = ApiError)))]
 pub async fn verify_log(State(state): State<Arc<HttpState>>, _: Admin) -> Answer<LogVerification> {
     Ok(Json(state.services.verify_log().await?))
 }
@@ -194,7 +194,7 @@ pub async fn verify_log(State(state): State<Arc<HttpState>>, _: Admin) -> Answer
 /// The audit trail of admin and policy changes, newest first.
 #[utoipa::path(get, path = "/v1/admin/audit", tag = "admin", security(("bearer" = [])),
     params(AuditQuery),
-    responses((status = 200, body = AuditTrail), (status = "4XX", body = ErrorBody), (status = "5XX", body = ErrorBody)))]
+    responses((status = 200, body = AuditTrail), (status = "4XX", body = ApiError), (status = "5XX", body = ApiError)))]
 pub async fn audit(
     State(state): State<Arc<HttpState>>,
     _: Admin,

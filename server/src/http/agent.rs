@@ -8,13 +8,13 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::Json;
 use evidence_protocol::api::{
-    EnrollResponse, KEY_ID_HEADER, NEW_KEY_SIGNATURE_HEADER, SIGNATURE_HEADER,
+    ApiError, EnrollRequest, EnrollResponse, RotateKeyRequest, KEY_ID_HEADER,
+    NEW_KEY_SIGNATURE_HEADER, SIGNATURE_HEADER,
 };
-use evidence_protocol::{signing, SignedReceipt};
+use evidence_protocol::{signing, Report, SignedReceipt};
 
 use super::body::read_json_body;
 use super::error::ApiErr;
-use super::openapi::ErrorBody;
 use super::HttpState;
 use crate::service::enrollment::Signature;
 use crate::service::ErrorCode;
@@ -45,8 +45,8 @@ fn signature_header(headers: &HeaderMap, name: &str) -> Result<Signature, ApiErr
 /// Enroll a host: enrollment secret, public key and identity, signed with the new key.
 #[utoipa::path(post, path = "/v1/enroll", tag = "agent",
     params(("X-Evidence-Signature" = String, Header, description = "base64 Ed25519 signature over the exact body, by the key in it")),
-    request_body(content = Object, content_type = "application/json", description = "EnrollRequest"),
-    responses((status = 200, body = Object, description = "EnrollResponse"), (status = "4XX", body = ErrorBody), (status = "5XX", body = ErrorBody)))]
+    request_body(content = EnrollRequest, content_type = "application/json"),
+    responses((status = 200, body = EnrollResponse), (status = "4XX", body = ApiError), (status = "5XX", body = ApiError)))]
 pub async fn enroll(
     State(state): State<Arc<HttpState>>,
     headers: HeaderMap,
@@ -78,8 +78,8 @@ fn audited<T>(
     params(
         ("X-Evidence-Signature" = String, Header, description = "base64 Ed25519 signature over the exact body"),
         ("X-Evidence-Key-Id" = String, Header, description = "the enrolled key's id")),
-    request_body(content = Object, content_type = "application/json", description = "Report"),
-    responses((status = 200, body = Object, description = "SignedReceipt"), (status = "4XX", body = ErrorBody), (status = "5XX", body = ErrorBody)))]
+    request_body(content = Report, content_type = "application/json", description = "the exact signed bytes"),
+    responses((status = 200, body = SignedReceipt), (status = "4XX", body = ApiError), (status = "5XX", body = ApiError)))]
 pub async fn submit(
     State(state): State<Arc<HttpState>>,
     headers: HeaderMap,
@@ -112,8 +112,8 @@ pub async fn submit(
         ("X-Evidence-Signature" = String, Header, description = "signature by the current key"),
         ("X-Evidence-Key-Id" = String, Header, description = "the current key's id"),
         ("X-Evidence-New-Key-Signature" = String, Header, description = "signature by the new key")),
-    request_body(content = Object, content_type = "application/json", description = "RotateKeyRequest"),
-    responses((status = 200, body = Object, description = "EnrollResponse"), (status = "4XX", body = ErrorBody), (status = "5XX", body = ErrorBody)))]
+    request_body(content = RotateKeyRequest, content_type = "application/json"),
+    responses((status = 200, body = EnrollResponse), (status = "4XX", body = ApiError), (status = "5XX", body = ApiError)))]
 pub async fn rotate(
     State(state): State<Arc<HttpState>>,
     headers: HeaderMap,

@@ -2,19 +2,9 @@
 //! request and response types (the router and the document are built from the same list, in
 //! `http::router`), served at `GET /v1/openapi.json` without a token.
 
+use evidence_protocol::api::ApiError;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::{Modify, OpenApi, ToSchema};
-
-/// The error body of every refusal (`evidence_protocol::api::ApiError`).
-#[derive(ToSchema)]
-#[schema(as = ApiError)]
-#[allow(dead_code)]
-pub struct ErrorBody {
-    /// Stable machine-readable code, e.g. `replayed_sequence`, `bad_signature`.
-    pub error: String,
-    /// Human-readable explanation.
-    pub message: String,
-}
+use utoipa::{Modify, OpenApi};
 
 struct BearerScheme;
 
@@ -32,7 +22,7 @@ impl Modify for BearerScheme {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "evidence-server", description = "Endpoint compliance evidence: enrollment, signed reports, control status."),
-    components(schemas(ErrorBody)),
+    components(schemas(ApiError)),
     modifiers(&BearerScheme),
     tags(
         (name = "agent", description = "Agent calls, authenticated by Ed25519 signatures"),

@@ -6,12 +6,12 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use evidence_protocol::api::ApiError;
 use serde::Deserialize;
 use serde_json::Value;
 
 use super::auth::Reader;
 use super::error::{ApiErr, Path, Query};
-use super::openapi::ErrorBody;
 use super::HttpState;
 use crate::domain::status::Snapshot;
 use crate::service::queries::Hosts;
@@ -20,7 +20,7 @@ type Answer<T> = Result<Json<T>, ApiErr>;
 
 /// List hosts with their last report and whether they are stale.
 #[utoipa::path(get, path = "/v1/hosts", tag = "read", security(("bearer" = [])),
-    responses((status = 200, body = Hosts), (status = "4XX", body = ErrorBody), (status = "5XX", body = ErrorBody)))]
+    responses((status = 200, body = Hosts), (status = "4XX", body = ApiError), (status = "5XX", body = ApiError)))]
 pub async fn hosts(State(state): State<Arc<HttpState>>, _: Reader) -> Answer<Hosts> {
     Ok(Json(state.services.hosts().await?))
 }
@@ -28,7 +28,7 @@ pub async fn hosts(State(state): State<Arc<HttpState>>, _: Reader) -> Answer<Hos
 /// One host: latest facts, findings with evidence, control status, keys, history.
 #[utoipa::path(get, path = "/v1/hosts/{host_id}", tag = "read", security(("bearer" = [])),
     params(("host_id" = String, Path, description = "the host's id")),
-    responses((status = 200, body = Object, description = "the host"), (status = "4XX", body = ErrorBody), (status = "5XX", body = ErrorBody)))]
+    responses((status = 200, body = Object, description = "the host"), (status = "4XX", body = ApiError), (status = "5XX", body = ApiError)))]
 pub async fn host(
     State(state): State<Arc<HttpState>>,
     _: Reader,
@@ -39,7 +39,7 @@ pub async fn host(
 
 /// ISO/IEC 27002:2022 controls with crosswalks and the checks that evidence them.
 #[utoipa::path(get, path = "/v1/controls", tag = "read", security(("bearer" = [])),
-    responses((status = 200, body = Object, description = "{frameworks, controls}"), (status = "4XX", body = ErrorBody), (status = "5XX", body = ErrorBody)))]
+    responses((status = 200, body = Object, description = "{frameworks, controls}"), (status = "4XX", body = ApiError), (status = "5XX", body = ApiError)))]
 pub async fn controls(State(state): State<Arc<HttpState>>, _: Reader) -> Answer<Value> {
     Ok(Json(state.services.controls()))
 }
@@ -47,7 +47,7 @@ pub async fn controls(State(state): State<Arc<HttpState>>, _: Reader) -> Answer<
 /// One control: status across the fleet, failing hosts with evidence.
 #[utoipa::path(get, path = "/v1/controls/{control_id}", tag = "read", security(("bearer" = [])),
     params(("control_id" = String, Path, description = "an ISO/IEC 27002:2022 control id, as 8.20")),
-    responses((status = 200, body = Object, description = "the control"), (status = "4XX", body = ErrorBody), (status = "5XX", body = ErrorBody)))]
+    responses((status = 200, body = Object, description = "the control"), (status = "4XX", body = ApiError), (status = "5XX", body = ApiError)))]
 pub async fn control(
     State(state): State<Arc<HttpState>>,
     _: Reader,
@@ -70,7 +70,7 @@ pub struct SnapshotQuery {
 /// date.
 #[utoipa::path(get, path = "/v1/snapshot", tag = "read", security(("bearer" = [])),
     params(SnapshotQuery),
-    responses((status = 200, body = Snapshot), (status = "4XX", body = ErrorBody), (status = "5XX", body = ErrorBody)))]
+    responses((status = 200, body = Snapshot), (status = "4XX", body = ApiError), (status = "5XX", body = ApiError)))]
 pub async fn snapshot(
     State(state): State<Arc<HttpState>>,
     _: Reader,
@@ -84,7 +84,7 @@ pub async fn snapshot(
 /// One stored evidence-log entry's verbatim signed bytes.
 #[utoipa::path(get, path = "/v1/reports/{log_index}", tag = "read", security(("bearer" = [])),
     params(("log_index" = u64, Path, description = "the entry's index in the evidence log")),
-    responses((status = 200, body = Object, description = "the verbatim entry"), (status = "4XX", body = ErrorBody), (status = "5XX", body = ErrorBody)))]
+    responses((status = 200, body = Object, description = "the verbatim entry"), (status = "4XX", body = ApiError), (status = "5XX", body = ApiError)))]
 pub async fn report(
     State(state): State<Arc<HttpState>>,
     _: Reader,
@@ -96,7 +96,7 @@ pub async fn report(
 
 /// Prometheus metrics (Prometheus sends the token as `authorization`).
 #[utoipa::path(get, path = "/metrics", tag = "operations", security(("bearer" = [])),
-    responses((status = 200, body = String, content_type = "text/plain", description = "Prometheus text format"), (status = "4XX", body = ErrorBody), (status = "5XX", body = ErrorBody)))]
+    responses((status = 200, body = String, content_type = "text/plain", description = "Prometheus text format"), (status = "4XX", body = ApiError), (status = "5XX", body = ApiError)))]
 pub async fn metrics(State(state): State<Arc<HttpState>>, _: Reader) -> Result<Response, ApiErr> {
     let open = state.limits.open_connections();
     let text = state.services.metrics_text(open).await?;
