@@ -33,7 +33,7 @@ pub struct EnrollOutcome {
 }
 
 /// What happened to a host's keys (kept in `key_events` and, but for `pending`, in the log).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum KeyEventKind {
     /// A new host's first key (fleet secret).
@@ -100,7 +100,9 @@ impl Role {
 
 /// Where a host key stands: `pending` (waiting for approval, never trusted), `active` (the one
 /// key that signs the host's reports), `retired` (replaced; never accepted again).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum KeyState {
     Pending,
@@ -167,26 +169,29 @@ pub enum RotateRefusal {
 }
 
 /// One key change in a host's history.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct KeyEvent {
     pub event: KeyEventKind,
     pub key_id: String,
     pub previous_key_id: Option<String>,
     pub authorized_by: String,
     #[serde(serialize_with = "crate::time::ser")]
+    #[schema(value_type = String, format = DateTime)]
     pub at: i64,
     /// Where the event sits in the evidence log (pending keys are not logged).
     pub log_index: Option<u64>,
 }
 
 /// One of a host's keys.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct HostKey {
     pub key_id: String,
     pub state: KeyState,
     #[serde(serialize_with = "crate::time::ser")]
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: i64,
     #[serde(serialize_with = "crate::time::ser_opt")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub retired_at: Option<i64>,
 }
 
@@ -407,32 +412,35 @@ pub struct HostSummary {
     pub agent_version: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Transition {
     pub check: String,
     pub status: String,
     pub reason: Option<String>,
     #[serde(serialize_with = "crate::time::ser")]
+    #[schema(value_type = String, format = DateTime)]
     pub at: i64,
     pub log_index: Option<u64>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct GapEvent {
     pub kind: String,
     pub detail: String,
     pub dropped: u64,
     #[serde(serialize_with = "crate::time::ser")]
+    #[schema(value_type = String, format = DateTime)]
     pub at: i64,
     pub log_index: u64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct LogEntry {
     pub log_index: u64,
     pub seq: u64,
     pub digest: String,
     #[serde(serialize_with = "crate::time::ser")]
+    #[schema(value_type = String, format = DateTime)]
     pub received_at: i64,
     pub kind: String,
 }

@@ -21,7 +21,7 @@ use super::policy::OrgPolicy;
 use super::records::{HostFindings, NewFinding};
 
 /// A control's status on one host.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ControlStatus {
     Pass,
@@ -445,24 +445,26 @@ pub fn snapshot<'a>(
     }
 }
 
-/// Per-host control statuses as a map (for the host page).
+/// One control's status on one host, with the reason when it is not a pass.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct ControlView {
+    pub status: ControlStatus,
+    pub reason: Option<String>,
+}
+
+/// Per-host control statuses by control id (for the host page).
 pub fn host_control_map(
     h: &HostState,
     index: &CheckIndex,
     policy: &OrgPolicy,
     at: i64,
     stale_after_us: i64,
-) -> BTreeMap<String, serde_json::Value> {
+) -> BTreeMap<String, ControlView> {
     index
         .controls
         .iter()
         .zip(host_controls(h, index, policy, at, stale_after_us))
-        .map(|(c, (s, r))| {
-            (
-                c.clone(),
-                serde_json::json!({"status": s.as_str(), "reason": r}),
-            )
-        })
+        .map(|(c, (status, reason))| (c.clone(), ControlView { status, reason }))
         .collect()
 }
 

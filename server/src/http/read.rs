@@ -14,7 +14,7 @@ use super::auth::Reader;
 use super::error::{ApiErr, Path, Query};
 use super::HttpState;
 use crate::domain::status::Snapshot;
-use crate::service::queries::Hosts;
+use crate::service::queries::{ControlPage, HostPage, Hosts};
 
 type Answer<T> = Result<Json<T>, ApiErr>;
 
@@ -28,12 +28,12 @@ pub async fn hosts(State(state): State<Arc<HttpState>>, _: Reader) -> Answer<Hos
 /// One host: latest facts, findings with evidence, control status, keys, history.
 #[utoipa::path(get, path = "/v1/hosts/{host_id}", tag = "read", security(("bearer" = [])),
     params(("host_id" = String, Path, description = "the host's id")),
-    responses((status = 200, body = Object, description = "the host"), (status = "4XX", body = ApiError), (status = "5XX", body = ApiError)))]
+    responses((status = 200, body = HostPage), (status = "4XX", body = ApiError), (status = "5XX", body = ApiError)))]
 pub async fn host(
     State(state): State<Arc<HttpState>>,
     _: Reader,
     Path(host_id): Path<String>,
-) -> Answer<Value> {
+) -> Answer<HostPage> {
     Ok(Json(state.services.host(&host_id).await?))
 }
 
@@ -47,12 +47,12 @@ pub async fn controls(State(state): State<Arc<HttpState>>, _: Reader) -> Answer<
 /// One control: status across the fleet, failing hosts with evidence.
 #[utoipa::path(get, path = "/v1/controls/{control_id}", tag = "read", security(("bearer" = [])),
     params(("control_id" = String, Path, description = "an ISO/IEC 27002:2022 control id, as 8.20")),
-    responses((status = 200, body = Object, description = "the control"), (status = "4XX", body = ApiError), (status = "5XX", body = ApiError)))]
+    responses((status = 200, body = ControlPage), (status = "4XX", body = ApiError), (status = "5XX", body = ApiError)))]
 pub async fn control(
     State(state): State<Arc<HttpState>>,
     _: Reader,
     Path(control_id): Path<String>,
-) -> Answer<Value> {
+) -> Answer<ControlPage> {
     Ok(Json(state.services.control(&control_id).await?))
 }
 

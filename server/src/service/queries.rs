@@ -10,8 +10,8 @@ use serde_json::{json, Value};
 
 use super::{ServiceError, ServiceResult, Services};
 use crate::domain::policy::OrgPolicy;
-use crate::domain::status::{self, Snapshot};
-use crate::store::HostSummary;
+use crate::domain::status::{self, ControlSnapshot, ControlView, Snapshot};
+use crate::store::{GapEvent, HostKey, HostSummary, KeyEvent, LogEntry, StoredFinding, Transition};
 
 /// Every host, ordered by hostname and host id.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -41,9 +41,80 @@ fn checks_by_control() -> BTreeMap<String, Vec<Value>> {
     out
 }
 
-fn finding_json(f: &crate::store::StoredFinding) -> Value {
-    json!({"check": f.check, "status": f.status, "reason": f.reason, "since": crate::time::fmt(f.since),
-           "evidence": serde_json::from_str::<Value>(&f.evidence).unwrap_or(Value::Null)})
+/// A current finding with its evidence.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct FindingView {
+    pub check: String,
+    /// `pass`, `fail`, `not_applicable` or `error`.
+    #[schema(value_type = String)]
+    pub status: evidence_controls::Status,
+    pub reason: Option<String>,
+    /// Since when the finding has had this status and reason.
+    #[schema(format = DateTime)]
+    pub since: String,
+    /// What the check observed, with the offending items.
+    pub evidence: Value,
+}
+
+impl FindingView {
+    fn of(f: &StoredFinding) -> Self {
+        Self {
+            check: f.check.clone(),
+            status: f.status,
+            reason: f.reason.clone(),
+            since: crate::time::fmt(f.since),
+            evidence: serde_json::from_str(&f.evidence).unwrap_or(Value::Null),
+        }
+    }
+}
+
+/// One host's page.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct HostPage {
+    pub host: HostSummary,
+    pub stale: bool,
+    /// The latest full report's facts, by collector.
+    pub facts: Option<Value>,
+    #[schema(format = DateTime)]
+    pub facts_collected_at: Option<String>,
+    pub findings: Vec<FindingView>,
+    /// Every control's status on this host now, by control id.
+    pub controls: BTreeMap<String, ControlView>,
+    pub keys: Vec<HostKey>,
+    pub history: HostHistory,
+}
+
+/// A host's history: finding transitions, gaps, reports and key events.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct HostHistory {
+    pub transitions: Vec<Transition>,
+    pub gaps: Vec<GapEvent>,
+    pub reports: Vec<LogEntry>,
+    pub key_events: Vec<KeyEvent>,
+}
+
+/// One failing host on a control's page.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct FailingHost {
+    pub host_id: String,
+    pub hostname: String,
+    pub reason: String,
+    /// Its failing or erroring findings on the control's checks.
+    pub findings: Vec<FindingView>,
+}
+
+/// One control's page.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ControlPage {
+    /// The catalog entry (id, title, attributes).
+    pub control: Value,
+    /// The control's links to the other frameworks.
+    pub crosswalks: Value,
+    /// The checks that evidence it, with their relationship and its source.
+    pub checks: Vec<Value>,
+    /// Its status across the fleet now (`failing_hosts` empty: see below).
+    pub status: Option<ControlSnapshot>,
+    pub failing_hosts: Vec<FailingHost>,
 }
 
 impl Services {
@@ -68,7 +139,7 @@ impl Services {
     }
 
     /// One host: latest facts, findings with evidence, control status, keys, history.
-    pub async fn host(&self, host_id: &str) -> ServiceResult<Value> {
+    pub async fn host(&self, host_id: &str) -> ServiceResult<HostPage> {
         let detail = self
             .store
             .host(host_id)
@@ -90,21 +161,25 @@ impl Services {
                 })
                 .unwrap_or_default()
         });
-        let findings: Vec<Value> = detail.findings.iter().map(finding_json).collect();
-        Ok(json!({
-            "host": detail.summary,
-            "stale": self.stale(detail.summary.last_seen, now),
-            "facts": detail
+        Ok(HostPage {
+            stale: self.stale(detail.summary.last_seen, now),
+            host: detail.summary,
+            facts: detail
                 .latest_full_report
                 .as_deref()
                 .and_then(|b| evidence_protocol::Report::from_bytes(b).ok())
                 .and_then(|r| r.facts().and_then(|f| serde_json::to_value(f).ok())),
-            "facts_collected_at": detail.facts_collected_at.map(crate::time::fmt),
-            "findings": findings,
-            "controls": controls,
-            "keys": detail.keys,
-            "history": { "transitions": detail.transitions, "gaps": detail.gaps, "reports": detail.reports, "key_events": detail.key_events },
-        }))
+            facts_collected_at: detail.facts_collected_at.map(crate::time::fmt),
+            findings: detail.findings.iter().map(FindingView::of).collect(),
+            controls,
+            keys: detail.keys,
+            history: HostHistory {
+                transitions: detail.transitions,
+                gaps: detail.gaps,
+                reports: detail.reports,
+                key_events: detail.key_events,
+            },
+        })
     }
 
     /// The ISO/IEC 27002:2022 catalog with crosswalks and the checks that evidence each control.
@@ -124,7 +199,7 @@ impl Services {
     }
 
     /// One control: its status across the fleet now, and its failing hosts with evidence.
-    pub async fn control(&self, control_id: &str) -> ServiceResult<Value> {
+    pub async fn control(&self, control_id: &str) -> ServiceResult<ControlPage> {
         let c = evidence_controls::catalog::control(control_id)
             .ok_or_else(|| ServiceError::not_found("no such control"))?;
         let checks = checks_by_control().remove(control_id).unwrap_or_default();
@@ -142,7 +217,7 @@ impl Services {
             .as_ref()
             .map(|e| e.failing_hosts.iter().map(|h| h.host_id.as_str()).collect())
             .unwrap_or_default();
-        let mut evidence: BTreeMap<&str, Vec<Value>> = BTreeMap::new();
+        let mut evidence: BTreeMap<&str, Vec<FindingView>> = BTreeMap::new();
         for f in findings
             .iter()
             .filter(|f| failing_ids.contains(f.host_id.as_str()))
@@ -150,27 +225,32 @@ impl Services {
             evidence
                 .entry(&f.host_id)
                 .or_default()
-                .push(finding_json(f));
+                .push(FindingView::of(f));
         }
-        let failing: Vec<Value> = entry
+        let failing_hosts = entry
             .as_ref()
             .map(|e| {
                 e.failing_hosts
                     .iter()
-                    .map(|h| {
-                        json!({"host_id": h.host_id, "hostname": h.hostname, "reason": h.reason,
-                               "findings": evidence.get(h.host_id.as_str()).cloned().unwrap_or_default()})
+                    .map(|h| FailingHost {
+                        host_id: h.host_id.clone(),
+                        hostname: h.hostname.clone(),
+                        reason: h.reason.clone(),
+                        findings: evidence.remove(h.host_id.as_str()).unwrap_or_default(),
                     })
                     .collect()
             })
             .unwrap_or_default();
-        Ok(json!({
-            "control": c,
-            "crosswalks": evidence_controls::catalog::crosswalk(control_id),
-            "checks": checks,
-            "status": entry.map(|mut e| { e.failing_hosts.clear(); e }),
-            "failing_hosts": failing,
-        }))
+        Ok(ControlPage {
+            control: json!(c),
+            crosswalks: json!(evidence_controls::catalog::crosswalk(control_id)),
+            checks,
+            status: entry.map(|mut e| {
+                e.failing_hosts.clear();
+                e
+            }),
+            failing_hosts,
+        })
     }
 
     /// The fleet snapshot now, listing at most `limit` failing hosts per control.
