@@ -39,6 +39,8 @@ fn schemathesis_finds_no_server_error_and_no_answer_outside_the_document() {
         .args(["--max-examples", "25", "--generation-deterministic"])
         .args(["--request-timeout", "10"])
         .env("NO_COLOR", "1")
+        // Its cache of found failures goes to the scratch directory, not the source tree.
+        .current_dir(&dir)
         .output()
         .expect("run schemathesis");
     let report = format!(
