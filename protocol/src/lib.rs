@@ -33,3 +33,11 @@ pub use digest::{Digest, DigestParseError};
 pub use receipt::{log_chain_next, Receipt, SignedReceipt};
 pub use report::{report_digest, Report, ReportKind, SignedReport};
 pub use signing::SigningKey;
+
+// The evidence log as a transparency log (issue 9): RFC 9162 Merkle tree and proofs, C2SP
+// signed checkpoints. Shared by the server, the agents (witnesses) and evidence-verify.
+pub mod checkpoint;
+pub mod merkle;
+
+pub use checkpoint::{Checkpoint, CheckpointError};
+pub use merkle::{CompactRange, LeafHashes, ProofError};
