@@ -157,9 +157,28 @@ fn main() -> anyhow::Result<()> {
         } => evidence_server::preview::run(&dir, listen, interval_secs),
         Command::VerifyLog { data_dir } => {
             let store = evidence_server::datadir::existing_store(&data_dir)?;
-            match current_thread()?.block_on(store.verify_log())? {
+            let rt = current_thread()?;
+            match rt.block_on(store.verify_log())? {
                 Ok((n, head)) => {
                     println!("evidence log verifies: {n} entries, head {head}");
+                    // The latest signed checkpoint (the log's tail), checked with the server key.
+                    if let Some(cp) = rt.block_on(store.latest_checkpoint())? {
+                        let key_file = data_dir.join(evidence_server::datadir::SERVER_KEY);
+                        let key =
+                            evidence_protocol::SigningKey::from_pkcs8(&std::fs::read(&key_file)?)
+                                .with_context(|| {
+                                format!("{} is not an Ed25519 key", key_file.display())
+                            })?;
+                        let origin = evidence_server::service::checkpoints::origin(&key);
+                        let public_key =
+                            evidence_protocol::signing::decode_public_key(&key.public_key_b64())?;
+                        evidence_protocol::checkpoint::verify_note(&cp.note, &origin, &public_key)
+                            .with_context(|| format!("the checkpoint of {} entries", cp.size))?;
+                        println!(
+                            "latest signed checkpoint: {} entries, root {}",
+                            cp.size, cp.root
+                        );
+                    }
                     Ok(())
                 }
                 Err(b) => anyhow::bail!(

@@ -292,3 +292,109 @@ fn a_newer_agents_unknown_collector_is_accepted_and_kept_verbatim() {
         assert_eq!((s, v["reevaluated_hosts"].as_u64()), (200, Some(1)), "{v}");
     });
 }
+
+#[test]
+fn the_log_signs_checkpoints_and_proves_every_receipt_and_its_own_growth() {
+    use evidence_protocol::merkle;
+    let (_tmp, data) = temp_dir();
+    let server = start(&data, None, &[]);
+    runtime().block_on(async {
+        let admin = Some(server.admin.as_str());
+        let note = |path: &'static str| {
+            let api = server.api.clone();
+            let token = server.admin.clone();
+            async move {
+                let resp = api
+                    .http
+                    .get(format!("{}{path}", api.base))
+                    .bearer_auth(token)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(resp.status(), 200);
+                resp.text().await.unwrap()
+            }
+        };
+        let secret = server.api.create_secret(&server.admin).await.unwrap();
+        let mut host = SimHost::enroll(&server.api, &secret, "host-log")
+            .await
+            .unwrap();
+        let origin = format!(
+            "evidence-server/{}",
+            evidence_protocol::signing::key_id(&host.server_key)
+        );
+        let first = evidence_protocol::checkpoint::verify_note(
+            &note("/v1/log/checkpoint").await,
+            &origin,
+            &host.server_key,
+        )
+        .unwrap();
+        assert_eq!(
+            (first.origin.as_str(), first.size),
+            (origin.as_str(), 1),
+            "the enrollment's key event"
+        );
+
+        let mut receipts = Vec::new();
+        for _ in 0..3 {
+            let report = host.next_report(ReportKind::Full {
+                facts: sample_facts("host-log"),
+            });
+            let (status, body) = server.api.submit(&report).await.unwrap();
+            assert_eq!(status, 200);
+            receipts.push(host.check_receipt(&report, &body).unwrap().receipt);
+        }
+        let latest = evidence_protocol::checkpoint::verify_note(
+            &note("/v1/log/checkpoint").await,
+            &origin,
+            &host.server_key,
+        )
+        .unwrap();
+        assert_eq!(latest.size, 4);
+        // A checkpoint signed by another key, or edited, is refused.
+        let other = SigningKey::generate().unwrap();
+        assert!(evidence_protocol::checkpoint::verify_note(
+            &latest.sign(&other, &origin).unwrap(),
+            &origin,
+            &host.server_key
+        )
+        .is_err());
+
+        // Every receipt's entry is in the signed tree.
+        for receipt in &receipts {
+            let (s, proof) = server
+                .get(&format!("/v1/log/proof?index={}", receipt.log_index), admin)
+                .await;
+            assert_eq!(s, 200, "{proof}");
+            assert_eq!(proof["size"], 4);
+            let leaf: Digest = serde_json::from_value(proof["leaf_hash"].clone()).unwrap();
+            let path: Vec<Digest> = serde_json::from_value(proof["proof"].clone()).unwrap();
+            assert_eq!(
+                merkle::verify_inclusion(
+                    &leaf,
+                    receipt.log_index,
+                    latest.size,
+                    &path,
+                    &latest.root
+                ),
+                Ok(())
+            );
+            assert_eq!(
+                merkle::verify_inclusion(&leaf, receipt.log_index, latest.size, &path, &first.root),
+                Err(merkle::ProofError::RootMismatch),
+                "not against another root"
+            );
+        }
+        // The later tree extends the earlier one.
+        let (s, c) = server.get("/v1/log/consistency?from=1&to=4", admin).await;
+        assert_eq!(s, 200, "{c}");
+        let path: Vec<Digest> = serde_json::from_value(c["proof"].clone()).unwrap();
+        assert_eq!(
+            merkle::verify_consistency(1, 4, &first.root, &latest.root, &path),
+            Ok(())
+        );
+        // Out of range: refused with the JSON error.
+        let (s, e) = server.get("/v1/log/proof?index=4&size=4", admin).await;
+        assert_eq!((s, e["error"].as_str()), (422, Some("invalid_field")));
+    });
+}

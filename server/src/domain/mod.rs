@@ -4,6 +4,7 @@
 //! Statement of Applicability ([`policy`]). Services and backends call these; nothing here
 //! calls them.
 
+pub mod log_entry;
 pub mod policy;
 pub mod records;
 pub mod rules;

@@ -487,3 +487,13 @@ pub struct Counts {
     /// Keys waiting for an admin's approval.
     pub pending_keys: u64,
 }
+
+/// A checkpoint the server signed: the tree size and root, and the signed note (C2SP
+/// `tlog-checkpoint` in a `signed-note`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredCheckpoint {
+    pub size: u64,
+    pub root: Digest,
+    pub note: String,
+    pub at: i64,
+}

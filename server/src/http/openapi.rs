@@ -28,6 +28,7 @@ impl Modify for BearerScheme {
         (name = "agent", description = "Agent calls, authenticated by Ed25519 signatures"),
         (name = "read", description = "Read API: a reader or admin token"),
         (name = "admin", description = "Admin API: an admin token"),
+        (name = "log", description = "The evidence log's signed checkpoints and Merkle proofs: a reader token"),
         (name = "operations", description = "Liveness, metrics, this document"),
     )
 )]

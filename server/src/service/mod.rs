@@ -11,6 +11,7 @@
 
 pub mod admin;
 mod caches;
+pub mod checkpoints;
 pub mod enrollment;
 mod error;
 pub mod ingest;
@@ -34,8 +35,9 @@ use caches::Caches;
 pub struct Services {
     config: Config,
     store: Arc<dyn Store>,
-    server_key: SigningKey,
+    server_key: Arc<SigningKey>,
     caches: Arc<Caches>,
+    checkpoints: checkpoints::Checkpointer,
     writer: tokio::sync::mpsc::Sender<ingest::Job>,
     metrics: Arc<Metrics>,
     enroll_limit: crate::limits::RateLimiter,
@@ -84,7 +86,9 @@ impl Services {
             config.max_batch,
             rx,
         );
+        let server_key = Arc::new(server_key);
         Ok(Arc::new(Self {
+            checkpoints: checkpoints::Checkpointer::new(store.clone(), server_key.clone()),
             enroll_limit: crate::limits::RateLimiter::new(
                 config.enroll_burst_per_secret,
                 config.enroll_per_minute_per_secret,

@@ -35,6 +35,8 @@ macro_rules! store_conformance {
             a_revoked_host_cannot_enroll_again,
             // the evidence log
             an_enrollment_is_the_first_entry_of_the_evidence_log,
+            every_log_entry_is_a_leaf_naming_its_fields_and_every_proof_verifies,
+            checkpoints_only_grow_and_a_removed_entry_breaks_verification,
             appended_reports_get_consecutive_log_indexes_and_chain_hashes,
             the_evidence_log_verifies_up_to_the_last_chain_hash,
             stored_reports_keep_their_verbatim_bytes,
@@ -1304,4 +1306,87 @@ async fn a_rotations_proof_is_in_the_evidence_log(s: &dyn Store) {
             &json!({"request": "r"})
         )
     );
+}
+
+/// Enrolls a host (one key-event entry) and appends three reports, keeping the tree's head
+/// after each entry.
+async fn four_entries_with_heads(s: &dyn Store) -> (String, Vec<(u64, Digest)>) {
+    let host = enrolled(s, "m1", 1).await;
+    let mut heads = vec![s.tree_head().await.unwrap()];
+    for seq in 1..=3u64 {
+        append(
+            s,
+            item(
+                &host,
+                "k1",
+                seq,
+                None,
+                &format!("r{seq}"),
+                T0 + 10 + seq as i64,
+                vec![],
+            ),
+        )
+        .await
+        .unwrap();
+        heads.push(s.tree_head().await.unwrap());
+    }
+    (host, heads)
+}
+
+async fn every_log_entry_is_a_leaf_naming_its_fields_and_every_proof_verifies(s: &dyn Store) {
+    use evidence_protocol::merkle;
+    let (host, heads) = four_entries_with_heads(s).await;
+    assert_eq!(
+        heads.iter().map(|h| h.0).collect::<Vec<_>>(),
+        vec![1, 2, 3, 4]
+    );
+    let (size, root) = heads[3];
+    // The report at index 2 (seq 2): its leaf commits to its kind, host, key, seq, time, digest.
+    let digest = Digest::of(b"r2");
+    let expected_leaf = crate::domain::log_entry::LogLeaf {
+        kind: "full",
+        host_id: &host,
+        key_id: "k1",
+        seq: Some(2),
+        received_at: T0 + 12,
+        digest: &digest,
+    }
+    .hash();
+    let (leaf, _) = s.inclusion_proof(2, size).await.unwrap().unwrap();
+    assert_eq!(leaf, expected_leaf);
+    for index in 0..size {
+        let (leaf, proof) = s.inclusion_proof(index, size).await.unwrap().unwrap();
+        assert_eq!(
+            merkle::verify_inclusion(&leaf, index, size, &proof, &root),
+            Ok(())
+        );
+    }
+    for (old_size, old_root) in &heads {
+        let proof = s.consistency_proof(*old_size, size).await.unwrap().unwrap();
+        assert_eq!(
+            merkle::verify_consistency(*old_size, size, old_root, &root, &proof),
+            Ok(())
+        );
+    }
+    assert_eq!(s.inclusion_proof(size, size).await.unwrap(), None);
+    assert_eq!(s.consistency_proof(size, size + 1).await.unwrap(), None);
+}
+
+async fn checkpoints_only_grow_and_a_removed_entry_breaks_verification(s: &dyn Store) {
+    let (_, heads) = four_entries_with_heads(s).await;
+    let checkpoint = |(size, root): (u64, Digest)| StoredCheckpoint {
+        size,
+        root,
+        note: format!("note {size}"),
+        at: T0,
+    };
+    s.record_checkpoint(&checkpoint(heads[3])).await.unwrap();
+    s.record_checkpoint(&checkpoint(heads[1])).await.unwrap();
+    assert_eq!(
+        s.latest_checkpoint().await.unwrap(),
+        Some(checkpoint(heads[3]))
+    );
+    assert_eq!(s.checkpoint(2).await.unwrap(), None);
+    assert_eq!(s.checkpoint(4).await.unwrap(), Some(checkpoint(heads[3])));
+    assert_eq!(s.verify_log().await.unwrap().map(|(n, _)| n), Ok(4));
 }

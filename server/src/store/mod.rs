@@ -16,6 +16,7 @@ mod conformance;
 pub mod sqlite;
 mod sqlite_ingest;
 mod sqlite_reads;
+mod sqlite_tree;
 
 use std::sync::Arc;
 
@@ -114,6 +115,26 @@ pub trait Store: Send + Sync + 'static {
     async fn verify_log(&self) -> StoreResult<Result<(u64, Digest), LogBreak>>;
     /// Counters for `/metrics`.
     async fn counts(&self) -> StoreResult<Counts>;
+
+    // ---- the log's Merkle tree ----
+    /// The tree's size (every entry of the evidence log is a leaf) and root.
+    async fn tree_head(&self) -> StoreResult<(u64, Digest)>;
+    /// The inclusion proof of entry `index` in the tree of `size` leaves (RFC 9162), with the
+    /// entry's leaf hash; `None` when `index` or `size` is beyond the log.
+    async fn inclusion_proof(
+        &self,
+        index: u64,
+        size: u64,
+    ) -> StoreResult<Option<(Digest, Vec<Digest>)>>;
+    /// The consistency proof from the tree of `from` leaves to the tree of `to` leaves; `None`
+    /// when the sizes are out of order or beyond the log.
+    async fn consistency_proof(&self, from: u64, to: u64) -> StoreResult<Option<Vec<Digest>>>;
+    /// Keeps a signed checkpoint (sizes only grow: an older or equal size is ignored).
+    async fn record_checkpoint(&self, checkpoint: &StoredCheckpoint) -> StoreResult<()>;
+    /// The latest signed checkpoint, if any.
+    async fn latest_checkpoint(&self) -> StoreResult<Option<StoredCheckpoint>>;
+    /// The signed checkpoint of exactly `size` leaves, if the server signed one.
+    async fn checkpoint(&self, size: u64) -> StoreResult<Option<StoredCheckpoint>>;
 
     // ---- policy ----
     /// Records a policy version (JSON of `domain::policy::OrgPolicy`) effective from `at`.

@@ -22,6 +22,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         3,
         include_str!("../../migrations/sqlite/0003_drop_control_status.sql"),
     ),
+    (4, include_str!("../../migrations/sqlite/0004_merkle.sql")),
 ];
 
 /// The synchronous SQLite engine: every method is one transaction.
@@ -75,6 +76,11 @@ impl Sqlite {
         // The writer keeps a larger page cache than the readers.
         conn.execute_batch("PRAGMA cache_size=-32000").map_err(db)?;
         migrate(&mut conn)?;
+        {
+            let tx = conn.transaction().map_err(db)?;
+            super::sqlite_tree::backfill(&tx)?;
+            tx.commit().map_err(db)?;
+        }
         Ok(Self {
             writer: Mutex::new(conn),
             readers: Mutex::new(Vec::new()),
@@ -118,6 +124,19 @@ impl Sqlite {
             pool.push(conn);
         }
         out
+    }
+
+    /// Runs `f` (which reports its own errors) on a pooled read connection.
+    pub(super) fn read_store<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> StoreResult<T>,
+    ) -> StoreResult<T> {
+        let mut out = None;
+        self.read(|c| {
+            out = Some(f(c));
+            Ok(())
+        })?;
+        out.expect("the read ran")
     }
 
     fn write<T>(&self, f: impl FnOnce(&Transaction) -> StoreResult<T>) -> StoreResult<T> {
@@ -615,6 +634,57 @@ impl Sqlite {
         })
     }
 
+    pub fn tree_head(&self) -> StoreResult<(u64, Digest)> {
+        self.read_store(super::sqlite_tree::head)
+    }
+
+    pub fn inclusion_proof(
+        &self,
+        index: u64,
+        size: u64,
+    ) -> StoreResult<Option<(Digest, Vec<Digest>)>> {
+        self.read_store(|c| {
+            let tree = super::sqlite_tree::StoredTree::open(c)?;
+            let proof = evidence_protocol::merkle::inclusion_proof(index, size, &tree)
+                .ok()
+                .map(|p| (evidence_protocol::merkle::LeafHashes::leaf(&tree, index), p));
+            tree.finish(proof)
+        })
+    }
+
+    pub fn consistency_proof(&self, from: u64, to: u64) -> StoreResult<Option<Vec<Digest>>> {
+        self.read_store(|c| {
+            let tree = super::sqlite_tree::StoredTree::open(c)?;
+            let proof = evidence_protocol::merkle::consistency_proof(from, to, &tree).ok();
+            tree.finish(proof)
+        })
+    }
+
+    pub fn record_checkpoint(&self, cp: &StoredCheckpoint) -> StoreResult<()> {
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO checkpoints (size, root, note, at) SELECT ?1, ?2, ?3, ?4
+                 WHERE ?1 > COALESCE((SELECT MAX(size) FROM checkpoints), -1)",
+                params![
+                    cp.size as i64,
+                    cp.root.as_bytes().as_slice(),
+                    cp.note,
+                    cp.at
+                ],
+            )
+            .map_err(db)?;
+            Ok(())
+        })
+    }
+
+    pub fn latest_checkpoint(&self) -> StoreResult<Option<StoredCheckpoint>> {
+        self.read_store(super::sqlite_tree::latest_checkpoint)
+    }
+
+    pub fn checkpoint(&self, size: u64) -> StoreResult<Option<StoredCheckpoint>> {
+        self.read_store(|c| super::sqlite_tree::checkpoint(c, size))
+    }
+
     pub fn set_policy(&self, policy_json: &str, at: i64) -> StoreResult<()> {
         self.write(|tx| {
             tx.execute(
@@ -775,6 +845,29 @@ impl Store for SqliteStore {
     async fn counts(&self) -> StoreResult<Counts> {
         self.run(|db| db.counts()).await
     }
+    async fn tree_head(&self) -> StoreResult<(u64, Digest)> {
+        self.run(|db| db.tree_head()).await
+    }
+    async fn inclusion_proof(
+        &self,
+        index: u64,
+        size: u64,
+    ) -> StoreResult<Option<(Digest, Vec<Digest>)>> {
+        self.run(move |db| db.inclusion_proof(index, size)).await
+    }
+    async fn consistency_proof(&self, from: u64, to: u64) -> StoreResult<Option<Vec<Digest>>> {
+        self.run(move |db| db.consistency_proof(from, to)).await
+    }
+    async fn record_checkpoint(&self, checkpoint: &StoredCheckpoint) -> StoreResult<()> {
+        let cp = checkpoint.clone();
+        self.run(move |db| db.record_checkpoint(&cp)).await
+    }
+    async fn latest_checkpoint(&self) -> StoreResult<Option<StoredCheckpoint>> {
+        self.run(|db| db.latest_checkpoint()).await
+    }
+    async fn checkpoint(&self, size: u64) -> StoreResult<Option<StoredCheckpoint>> {
+        self.run(move |db| db.checkpoint(size)).await
+    }
     async fn set_policy(&self, policy_json: &str, at: i64) -> StoreResult<()> {
         let p = policy_json.to_owned();
         self.run(move |db| db.set_policy(&p, at)).await
@@ -916,6 +1009,113 @@ mod tests {
             s.verify_log().unwrap().unwrap_err().log_index,
             2,
             "deleted entry"
+        );
+    }
+
+    #[test]
+    fn removing_the_newest_entries_after_a_checkpoint_breaks_the_log_verification() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.sqlite");
+        let s = Sqlite::open(&path).unwrap();
+        s.create_secret(&SecretRecord::issued(
+            "s".into(),
+            [7; 32],
+            0,
+            3_600,
+            false,
+            String::new(),
+            None,
+        ))
+        .unwrap();
+        s.enroll(&EnrollAttempt {
+            secret_id: "s".into(),
+            secret_hash: [7; 32],
+            public_key: [1; 32],
+            key_id: "k".into(),
+            identity: evidence_protocol::api::HostIdentity {
+                machine_id: "m".into(),
+                hostname: "h".into(),
+                hardware_serial: None,
+            },
+            agent_version: "1".into(),
+            new_host_id: "h".into(),
+            now: 1,
+        })
+        .unwrap()
+        .unwrap();
+        for seq in 1..=3u64 {
+            let body = format!("r{seq}").into_bytes();
+            let item = AppendItem {
+                host_id: "h".into(),
+                key_id: "k".into(),
+                seq,
+                prev_digest: None,
+                digest: Digest::of(&body),
+                bytes: body,
+                collected_at: 1,
+                received_at: 1,
+                dropped_reports: 0,
+                agent_version: "1".into(),
+                content: AppendContent::Full { findings: vec![] },
+            };
+            s.append_reports(&[item]).unwrap().remove(0).unwrap();
+        }
+        let (size, root) = s.tree_head().unwrap();
+        s.record_checkpoint(&StoredCheckpoint {
+            size,
+            root,
+            note: String::new(),
+            at: 1,
+        })
+        .unwrap();
+        assert_eq!(s.verify_log().unwrap().map(|(n, _)| n), Ok(4));
+        let raw = Connection::open(&path).unwrap();
+        let set_seq = |seq: i64| {
+            raw.execute(
+                "UPDATE evidence_log SET seq = ?1 WHERE log_index = 2",
+                [seq],
+            )
+            .unwrap()
+        };
+        // An entry's field (not its bytes) edited: the leaf recorded at append names it.
+        set_seq(9);
+        let broken = s.verify_log().unwrap().unwrap_err();
+        assert_eq!(broken.log_index, 2);
+        assert!(broken.problem.contains("Merkle leaf"), "{}", broken.problem);
+        // The recorded leaf rewritten to match: the signed checkpoint's root no longer follows.
+        let forged = crate::domain::log_entry::LogLeaf {
+            kind: "full",
+            host_id: "h",
+            key_id: "k",
+            seq: Some(9),
+            received_at: 1,
+            digest: &Digest::of(b"r2"),
+        }
+        .hash();
+        raw.execute(
+            "UPDATE merkle_nodes SET hash = ?1 WHERE level = 0 AND idx = 2",
+            [forged.as_bytes().as_slice()],
+        )
+        .unwrap();
+        let broken = s.verify_log().unwrap().unwrap_err();
+        assert_eq!(broken.log_index, 3);
+        assert!(
+            broken.problem.contains("root of the checkpoint"),
+            "{}",
+            broken.problem
+        );
+        // The hash chain alone cannot tell that the newest entry is gone; the checkpoint can.
+        raw.execute("DELETE FROM evidence_log WHERE log_index = 3", [])
+            .unwrap();
+        set_seq(2);
+        raw.execute("DELETE FROM merkle_nodes", []).unwrap();
+        super::super::sqlite_tree::backfill(&raw).unwrap();
+        let broken = s.verify_log().unwrap().unwrap_err();
+        assert_eq!(broken.log_index, 3);
+        assert!(
+            broken.problem.contains("entries were removed"),
+            "{}",
+            broken.problem
         );
     }
 

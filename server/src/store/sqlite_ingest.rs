@@ -151,6 +151,18 @@ pub(super) fn append_log(
         row.body
     ])
     .map_err(db)?;
+    super::sqlite_tree::add_leaf(
+        tx,
+        index,
+        &crate::domain::log_entry::LogLeaf {
+            kind: row.kind,
+            host_id: row.host_id,
+            key_id: row.key_id,
+            seq: row.seq,
+            received_at: row.received_at,
+            digest: row.digest,
+        },
+    )?;
     *head = (index as i64, chain);
     Ok((index, chain))
 }

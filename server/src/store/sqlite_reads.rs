@@ -206,13 +206,18 @@ pub(super) fn findings_for_checks(
 }
 
 pub(super) fn verify_log(s: &Sqlite) -> StoreResult<Result<(u64, Digest), LogBreak>> {
+    let checkpoint = s.latest_checkpoint()?;
     s.read(|c| {
         let mut stmt = c.prepare(
-            "SELECT log_index, digest, chain_hash, body FROM evidence_log ORDER BY log_index",
+            "SELECT e.log_index, e.digest, e.chain_hash, e.body, e.kind, e.host_id, e.key_id, e.seq,
+                    e.received_at, m.hash
+             FROM evidence_log e LEFT JOIN merkle_nodes m ON m.level = 0 AND m.idx = e.log_index
+             ORDER BY e.log_index",
         )?;
         let mut rows = stmt.query([])?;
         let mut head = Digest::ZERO;
         let mut expected: u64 = 0;
+        let mut tree = evidence_protocol::CompactRange::new();
         while let Some(r) = rows.next()? {
             let index = r.get::<_, i64>(0)? as u64;
             let digest: Vec<u8> = r.get(1)?;
@@ -237,8 +242,46 @@ pub(super) fn verify_log(s: &Sqlite) -> StoreResult<Result<(u64, Digest), LogBre
             if chain.as_slice() != next.as_bytes() {
                 return fail("chain hash does not follow from the previous entry".into());
             }
+            let (kind, host_id, key_id): (String, String, String) = (r.get(4)?, r.get(5)?, r.get(6)?);
+            let seq: Option<i64> = r.get(7)?;
+            let leaf = crate::domain::log_entry::LogLeaf {
+                kind: &kind,
+                host_id: &host_id,
+                key_id: &key_id,
+                seq: seq.map(|s| s as u64),
+                received_at: r.get(8)?,
+                digest: &actual,
+            }
+            .hash();
+            let recorded: Option<Vec<u8>> = r.get(9)?;
+            if recorded.as_deref() != Some(leaf.as_bytes().as_slice()) {
+                return fail(
+                    "the entry's fields do not match the Merkle leaf recorded when it was appended"
+                        .into(),
+                );
+            }
+            tree.push(leaf);
+            if let Some(cp) = &checkpoint {
+                if cp.size == index + 1 && tree.root() != cp.root {
+                    return fail(format!(
+                        "the first {} entries do not hash to the root of the checkpoint the server signed for that size",
+                        cp.size
+                    ));
+                }
+            }
             head = next;
             expected += 1;
+        }
+        if let Some(cp) = &checkpoint {
+            if expected < cp.size {
+                return Ok(Err(LogBreak {
+                    log_index: expected,
+                    problem: format!(
+                        "the server signed a checkpoint of {} entries but only {expected} remain: entries were removed",
+                        cp.size
+                    ),
+                }));
+            }
         }
         Ok(Ok((expected, head)))
     })
