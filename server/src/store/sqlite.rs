@@ -942,81 +942,8 @@ pub(super) fn host_row(r: &rusqlite::Row) -> rusqlite::Result<HostSummary> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn changing_or_deleting_a_stored_report_breaks_the_log_verification() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("db.sqlite");
-        let s = Sqlite::open(&path).unwrap();
-        let secret = SecretRecord {
-            id: "s".into(),
-            hash: [7; 32],
-            created_at: 0,
-            expires_at: i64::MAX,
-            single_use: false,
-            uses: 0,
-            revoked_at: None,
-            note: String::new(),
-            host_id: None,
-        };
-        s.create_secret(&secret).unwrap();
-        let attempt = EnrollAttempt {
-            secret_id: "s".into(),
-            secret_hash: [7; 32],
-            public_key: [1; 32],
-            key_id: "k".into(),
-            identity: evidence_protocol::api::HostIdentity {
-                machine_id: "m".into(),
-                hostname: "h".into(),
-                hardware_serial: None,
-            },
-            agent_version: "1".into(),
-            new_host_id: "h".into(),
-            now: 1,
-        };
-        s.enroll(&attempt).unwrap().unwrap();
-        for seq in 1..=3u64 {
-            let body = format!("r{seq}").into_bytes();
-            let item = AppendItem {
-                host_id: "h".into(),
-                key_id: "k".into(),
-                seq,
-                prev_digest: None,
-                digest: Digest::of(&body),
-                bytes: body,
-                collected_at: 1,
-                received_at: 1,
-                dropped_reports: 0,
-                agent_version: "1".into(),
-                content: AppendContent::Full { findings: vec![] },
-            };
-            s.append_reports(&[item]).unwrap().remove(0).unwrap();
-        }
-        assert!(s.verify_log().unwrap().is_ok());
-        let raw = Connection::open(&path).unwrap();
-        raw.execute(
-            "UPDATE evidence_log SET body = X'00' WHERE log_index = 1",
-            [],
-        )
-        .unwrap();
-        assert_eq!(
-            s.verify_log().unwrap().unwrap_err().log_index,
-            1,
-            "changed bytes"
-        );
-        raw.execute("DELETE FROM evidence_log WHERE log_index = 1", [])
-            .unwrap();
-        assert_eq!(
-            s.verify_log().unwrap().unwrap_err().log_index,
-            2,
-            "deleted entry"
-        );
-    }
-
-    #[test]
-    fn removing_the_newest_entries_after_a_checkpoint_breaks_the_log_verification() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("db.sqlite");
-        let s = Sqlite::open(&path).unwrap();
+    /// Host `h` (key `k`) enrolled at time 1, then its reports `r1`..`r3`: four log entries.
+    fn enrolled_with_three_reports(s: &Sqlite) {
         s.create_secret(&SecretRecord::issued(
             "s".into(),
             [7; 32],
@@ -1060,6 +987,41 @@ mod tests {
             };
             s.append_reports(&[item]).unwrap().remove(0).unwrap();
         }
+    }
+
+    #[test]
+    fn changing_or_deleting_a_stored_report_breaks_the_log_verification() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.sqlite");
+        let s = Sqlite::open(&path).unwrap();
+        enrolled_with_three_reports(&s);
+        assert!(s.verify_log().unwrap().is_ok());
+        let raw = Connection::open(&path).unwrap();
+        raw.execute(
+            "UPDATE evidence_log SET body = X'00' WHERE log_index = 1",
+            [],
+        )
+        .unwrap();
+        assert_eq!(
+            s.verify_log().unwrap().unwrap_err().log_index,
+            1,
+            "changed bytes"
+        );
+        raw.execute("DELETE FROM evidence_log WHERE log_index = 1", [])
+            .unwrap();
+        assert_eq!(
+            s.verify_log().unwrap().unwrap_err().log_index,
+            2,
+            "deleted entry"
+        );
+    }
+
+    #[test]
+    fn removing_the_newest_entries_after_a_checkpoint_breaks_the_log_verification() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.sqlite");
+        let s = Sqlite::open(&path).unwrap();
+        enrolled_with_three_reports(&s);
         let (size, root) = s.tree_head().unwrap();
         s.record_checkpoint(&StoredCheckpoint {
             size,
