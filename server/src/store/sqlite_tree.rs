@@ -38,15 +38,22 @@ pub(super) fn add_leaf(conn: &Connection, index: u64, leaf: &LogLeaf) -> StoreRe
     Ok(())
 }
 
+/// How many leaves the tree has. Leaves are appended in order from 0, so this is one past the
+/// highest: a lookup in the primary key, not a count of every leaf (which start-up and every
+/// proof would pay).
+fn leaves(conn: &Connection) -> StoreResult<u64> {
+    conn.query_row(
+        "SELECT COALESCE(MAX(idx) + 1, 0) FROM merkle_nodes WHERE level = 0",
+        [],
+        |r| r.get::<_, i64>(0),
+    )
+    .map(|n| n as u64)
+    .map_err(db)
+}
+
 /// Fills the tree for entries appended before the tree existed (migration 0004), in order.
 pub(super) fn backfill(conn: &Connection) -> StoreResult<()> {
-    let have: i64 = conn
-        .query_row(
-            "SELECT COUNT(*) FROM merkle_nodes WHERE level = 0",
-            [],
-            |r| r.get(0),
-        )
-        .map_err(db)?;
+    let have = leaves(conn)? as i64;
     let mut stmt = conn
         .prepare(
             "SELECT log_index, kind, host_id, key_id, seq, received_at, digest FROM evidence_log
@@ -89,16 +96,9 @@ pub(super) struct StoredTree<'a> {
 
 impl<'a> StoredTree<'a> {
     pub fn open(conn: &'a Connection) -> StoreResult<Self> {
-        let size: i64 = conn
-            .query_row(
-                "SELECT COUNT(*) FROM merkle_nodes WHERE level = 0",
-                [],
-                |r| r.get(0),
-            )
-            .map_err(db)?;
         Ok(Self {
+            size: leaves(conn)?,
             conn,
-            size: size as u64,
             error: RefCell::new(None),
         })
     }
