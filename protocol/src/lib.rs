@@ -37,7 +37,9 @@ pub use signing::SigningKey;
 // The evidence log as a transparency log (issue 9): RFC 9162 Merkle tree and proofs, C2SP
 // signed checkpoints. Shared by the server, the agents (witnesses) and evidence-verify.
 pub mod checkpoint;
+pub mod log_entry;
 pub mod merkle;
 
 pub use checkpoint::{Checkpoint, CheckpointError};
+pub use log_entry::LogLeaf;
 pub use merkle::{CompactRange, LeafHashes, ProofError};
