@@ -10,9 +10,13 @@ pub mod checks;
 mod evaluate;
 mod finding;
 mod mapping;
+mod org_policy;
 pub mod policy;
+pub mod status;
 
 pub use evaluate::evaluate;
 pub use finding::{Finding, Outcome, Status};
 pub use mapping::{check_mappings, CheckMapping, ControlLink, MappingError, Relationship};
+pub use org_policy::{Applicability, OrgPolicy, OrgPolicyError};
 pub use policy::{Policy, PolicyError};
+pub use status::{control_status, ControlStatus, Verdicts};

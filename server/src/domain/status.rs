@@ -17,77 +17,9 @@ use std::sync::Arc;
 use evidence_controls::Status;
 use serde::Serialize;
 
-use super::policy::OrgPolicy;
+pub use evidence_controls::status::{control_status, ControlStatus, Verdicts};
+use evidence_controls::OrgPolicy;
 use super::records::{HostFindings, NewFinding};
-
-/// A control's status on one host.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum ControlStatus {
-    Pass,
-    Fail,
-    NotApplicable,
-    Unknown,
-}
-
-impl ControlStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ControlStatus::Pass => "pass",
-            ControlStatus::Fail => "fail",
-            ControlStatus::NotApplicable => "not_applicable",
-            ControlStatus::Unknown => "unknown",
-        }
-    }
-}
-
-/// The set of check verdicts seen on one control of one host.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Verdicts(u8);
-
-impl Verdicts {
-    fn bit(status: Status) -> u8 {
-        match status {
-            Status::Pass => 1,
-            Status::Fail => 2,
-            Status::Error => 4,
-            Status::NotApplicable => 8,
-        }
-    }
-
-    pub fn add(&mut self, status: Status) {
-        self.0 |= Self::bit(status);
-    }
-
-    pub fn contains(self, status: Status) -> bool {
-        self.0 & Self::bit(status) != 0
-    }
-
-    pub fn is_empty(self) -> bool {
-        self.0 == 0
-    }
-}
-
-/// THE control-status rule, used by every view. Not applicable by the Statement of
-/// Applicability; else unknown when the host's evidence is not fresh or no check evidences the
-/// control; else any failing check fails it; else an erroring check makes it unknown (an error is
-/// never a pass nor a fail); else any pass passes it; else (every check not applicable) it is
-/// not applicable.
-pub fn control_status(applicable: bool, fresh: bool, verdicts: Verdicts) -> ControlStatus {
-    if !applicable {
-        ControlStatus::NotApplicable
-    } else if !fresh || verdicts.is_empty() {
-        ControlStatus::Unknown
-    } else if verdicts.contains(Status::Fail) {
-        ControlStatus::Fail
-    } else if verdicts.contains(Status::Error) {
-        ControlStatus::Unknown
-    } else if verdicts.contains(Status::Pass) {
-        ControlStatus::Pass
-    } else {
-        ControlStatus::NotApplicable
-    }
-}
 
 /// Why a host's findings do not count at a time, if they do not.
 fn staleness(last_seen: Option<i64>, at: i64, stale_after_us: i64) -> Option<String> {
@@ -471,7 +403,7 @@ pub fn host_control_map(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::policy::Applicability;
+    use evidence_controls::Applicability;
 
     fn host(last_seen: Option<i64>, findings: &[(&str, Status)], index: &CheckIndex) -> HostState {
         let mut f: Vec<_> = findings

@@ -14,7 +14,7 @@ use super::auth::{Admin, Reader};
 use super::body::{json_body, read_json_body};
 use super::error::{ApiErr, Path, Query};
 use super::HttpState;
-use crate::domain::policy::OrgPolicy;
+use evidence_controls::OrgPolicy;
 use crate::service::admin::{
     CreatedSecret, CreatedToken, LogVerification, NewSecret, NewToken, PolicyChanged,
 };

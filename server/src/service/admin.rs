@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Caller, ErrorCode, ServiceError, ServiceResult, Services};
 use crate::auth::{self, Role};
-use crate::domain::policy::{OrgPolicy, PolicyError};
+use evidence_controls::{OrgPolicy, OrgPolicyError};
 use crate::store::{
     AuditRecord, FindingsUpdate, LogBreak, SecretRecord, TokenRecord, TokenRevocation,
 };
@@ -220,7 +220,7 @@ impl Services {
         document: &[u8],
     ) -> ServiceResult<PolicyChanged> {
         let policy = OrgPolicy::from_json(document).map_err(|e| match e {
-            PolicyError::Schema(_) => match serde_json::from_slice::<serde_json::Value>(document) {
+            OrgPolicyError::Schema(_) => match serde_json::from_slice::<serde_json::Value>(document) {
                 Err(je) => ServiceError::json("policy", &je),
                 Ok(_) => ServiceError::new(ErrorCode::InvalidPolicy, e.to_string()),
             },

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use crate::auth::{Role, Tokens};
-use crate::domain::policy::OrgPolicy;
+use evidence_controls::OrgPolicy;
 use crate::domain::records::{KeyRecord, KeyState, NewFinding, TokenRecord};
 use crate::domain::status::{CheckIndex, HostState};
 

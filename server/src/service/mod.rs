@@ -25,7 +25,7 @@ pub use error::{ErrorCode, ServiceError, ServiceResult};
 
 use crate::auth::Role;
 use crate::config::Config;
-use crate::domain::policy::OrgPolicy;
+use evidence_controls::OrgPolicy;
 use crate::domain::status::CheckIndex;
 use crate::metrics::Metrics;
 use crate::store::{Store, StoreResult};

@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::{ServiceError, ServiceResult, Services};
-use crate::domain::policy::OrgPolicy;
+use evidence_controls::OrgPolicy;
 use crate::domain::status::{self, ControlSnapshot, ControlView, Snapshot};
 use crate::store::{GapEvent, HostKey, HostSummary, KeyEvent, LogEntry, StoredFinding, Transition};
 

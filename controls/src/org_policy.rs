@@ -1,9 +1,9 @@
-//! The organisation's policy as the server keeps it: the check thresholds
-//! (`evidence_controls::Policy`) plus the Statement of Applicability (per ISO/IEC 27002:2022
-//! control: applicable or not, with a justification).
+//! The organisation's policy: the check thresholds ([`crate::Policy`]) plus the Statement of
+//! Applicability (per ISO/IEC 27002:2022 control: applicable or not, with a justification).
 //!
-//! Set by an admin (`PUT /v1/admin/policy`, JSON), versioned in the store with the time it took
-//! effect; a change re-evaluates every host's latest stored facts (nothing is collected again).
+//! The server keeps each version as an evidence-log entry (set by an admin, `PUT
+//! /v1/admin/policy`); `evidence-verify` reads the versions from a bundle and re-evaluates with
+//! them, so both parse and validate it here.
 
 use std::collections::BTreeMap;
 
@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 #[serde(default, deny_unknown_fields)]
 pub struct OrgPolicy {
     /// Check thresholds (every field defaults; see `evidence_controls::policy`).
-    pub checks: evidence_controls::Policy,
+    pub checks: crate::Policy,
     /// Statement of Applicability by control id (`"8.20"`). A control not listed is applicable.
     pub applicability: BTreeMap<String, Applicability>,
 }
@@ -30,7 +30,7 @@ pub struct Applicability {
 
 /// Why a policy is refused.
 #[derive(Debug, thiserror::Error)]
-pub enum PolicyError {
+pub enum OrgPolicyError {
     #[error("policy is not valid JSON for the policy schema: {0}")]
     Schema(String),
     #[error("statement of applicability names unknown control {0:?}")]
@@ -43,23 +43,23 @@ pub enum PolicyError {
 
 impl OrgPolicy {
     /// Parses and validates a policy document (JSON).
-    pub fn from_json(bytes: &[u8]) -> Result<Self, PolicyError> {
+    pub fn from_json(bytes: &[u8]) -> Result<Self, OrgPolicyError> {
         let policy: OrgPolicy =
-            serde_json::from_slice(bytes).map_err(|e| PolicyError::Schema(e.to_string()))?;
+            serde_json::from_slice(bytes).map_err(|e| OrgPolicyError::Schema(e.to_string()))?;
         policy.validate()?;
         Ok(policy)
     }
 
-    pub fn validate(&self) -> Result<(), PolicyError> {
+    pub fn validate(&self) -> Result<(), OrgPolicyError> {
         for (control, entry) in &self.applicability {
-            if evidence_controls::catalog::control(control).is_none() {
-                return Err(PolicyError::UnknownControl(
+            if crate::catalog::control(control).is_none() {
+                return Err(OrgPolicyError::UnknownControl(
                     control.chars().take(64).collect(),
                 ));
             }
             let n = entry.justification.trim().chars().count();
             if n == 0 || n > 2000 {
-                return Err(PolicyError::Justification(control.clone()));
+                return Err(OrgPolicyError::Justification(control.clone()));
             }
         }
         Ok(())
@@ -89,16 +89,16 @@ mod tests {
         let unknown = br#"{"applicability":{"99.1":{"applicable":false,"justification":"x"}}}"#;
         assert!(matches!(
             OrgPolicy::from_json(unknown),
-            Err(PolicyError::UnknownControl(_))
+            Err(OrgPolicyError::UnknownControl(_))
         ));
         assert!(matches!(
             OrgPolicy::from_json(br#"{"surprise":1}"#),
-            Err(PolicyError::Schema(_))
+            Err(OrgPolicyError::Schema(_))
         ));
         let empty = br#"{"applicability":{"8.20":{"applicable":false,"justification":" "}}}"#;
         assert!(matches!(
             OrgPolicy::from_json(empty),
-            Err(PolicyError::Justification(_))
+            Err(OrgPolicyError::Justification(_))
         ));
         let ok = br#"{"applicability":{"8.20":{"applicable":false,"justification":"no network"}}}"#;
         assert_eq!(
