@@ -179,6 +179,7 @@ impl SimHost {
             .collect::<BTreeMap<_, _>>(),
             dropped_reports: 0,
             kind,
+            witnessed: None,
         }
     }
 

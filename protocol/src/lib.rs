@@ -31,7 +31,7 @@ pub mod signing;
 
 pub use digest::{Digest, DigestParseError};
 pub use receipt::{log_chain_next, Receipt, SignedReceipt};
-pub use report::{report_digest, Report, ReportKind, SignedReport};
+pub use report::{report_digest, Report, ReportKind, SignedReport, Witnessed};
 pub use signing::SigningKey;
 
 // The evidence log as a transparency log (issue 9): RFC 9162 Merkle tree and proofs, C2SP

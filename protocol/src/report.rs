@@ -47,6 +47,21 @@ pub struct Report {
     pub dropped_reports: u64,
     /// Full facts, or an attestation that the last full report still holds.
     pub kind: ReportKind,
+    /// The last log checkpoint this agent verified (from its previous receipt), `None` before
+    /// its first: the agent is a witness of the log, and this puts what it saw into the log
+    /// itself. The receipt proves the new checkpoint consistent with this one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub witnessed: Option<Witnessed>,
+}
+
+/// A checkpoint as a witness keeps it: the tree size and root hash the server signed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Witnessed {
+    pub size: u64,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub root: Digest,
 }
 
 /// What a report carries. Externally tagged: `{"full": {"facts": {...}}}` or
@@ -148,6 +163,7 @@ mod tests {
             collector_versions: BTreeMap::from([("firewall".into(), "0.1.0".into())]),
             dropped_reports: 0,
             kind,
+            witnessed: None,
         }
     }
 

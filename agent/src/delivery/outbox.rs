@@ -89,6 +89,7 @@ impl Outbox {
             collector_versions: collector_versions.clone(),
             dropped_reports: chain.pending_dropped,
             kind: kind.clone(),
+            witnessed: None,
         };
         let estimate = build(&self.chain).to_bytes().len();
         let victims = self.spool.make_room(estimate);

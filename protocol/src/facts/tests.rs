@@ -162,6 +162,7 @@ fn this_builds_reports_round_trip_through_their_bytes() {
         agent_version: "0.1.0".into(),
         collector_versions: Default::default(),
         dropped_reports: 0,
+        witnessed: None,
         kind: ReportKind::Full {
             facts: Facts::all_failed(CollectorName::ALL, "r"),
         },

@@ -8,7 +8,7 @@ use std::time::Instant;
 use evidence_controls::Status;
 use evidence_protocol::api::HostIdentity;
 use evidence_protocol::{Digest, Report, ReportKind, SigningKey};
-use evidence_server::domain::policy::OrgPolicy;
+use evidence_controls::OrgPolicy;
 use evidence_server::domain::status::{snapshot, CheckIndex, HostState};
 use evidence_server::store::{AppendContent, AppendItem, EnrollAttempt, SecretRecord};
 
@@ -89,6 +89,7 @@ pub fn populate(data_dir: &std::path::Path, hosts: usize) -> anyhow::Result<()> 
             agent_version: "populate".into(),
             collector_versions: Default::default(),
             dropped_reports: 0,
+            witnessed: None,
             kind: ReportKind::Full {
                 facts: facts.clone(),
             },
