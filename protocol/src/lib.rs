@@ -30,7 +30,9 @@ pub mod report;
 pub mod signing;
 
 pub use digest::{Digest, DigestParseError};
-pub use receipt::{log_chain_next, Receipt, SignedReceipt};
+pub use receipt::{
+    log_chain_next, LegacyReceipt, Receipt, ReceiptError, SignedLegacyReceipt,
+};
 pub use report::{report_digest, Report, ReportKind, SignedReport, Witnessed};
 pub use signing::SigningKey;
 

@@ -14,8 +14,10 @@
 //! supplies the proof.
 
 mod compact;
+mod extended;
 
 pub use compact::CompactRange;
+pub use extended::Extended;
 
 use crate::Digest;
 

@@ -1,11 +1,14 @@
-//! The server's receipt for an accepted report, and the hash chain of its evidence log.
+//! The version-1 receipt (one server signature per report) and the hash chain of the evidence
+//! log. The server no longer issues these (see [`super::Receipt`]) but keeps the chain hashes,
+//! so every receipt it ever issued stays verifiable: the signature with the server key, and the
+//! chain hash against the log (`evidence-server verify-log`).
 //!
 //! The server appends each accepted report to an append-only log. Entry `i` has
 //! `chain_hash[i] = SHA-256("evidence-log-v1" || chain_hash[i-1] || i as u64 big-endian ||
 //! report_digest)`, with `chain_hash[-1]` = 32 zero bytes ([`log_chain_next`]): deleting,
 //! reordering or changing any stored report breaks every later hash.
 //!
-//! A receipt is signed by the server's Ed25519 key over [`Receipt::signing_bytes`], a fixed text
+//! A receipt is signed by the server's Ed25519 key over [`LegacyReceipt::signing_bytes`], a fixed text
 //! form (not JSON), so the agent can keep the receipt as JSON and re-verify it any time.
 
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -17,10 +20,8 @@ use crate::Digest;
 /// Acknowledgement that a report is stored (its transaction committed before this was sent).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct Receipt {
+pub struct LegacyReceipt {
     /// Digest of the report's exact bytes.
-    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub report_digest: Digest,
     /// The report's host and sequence number.
     pub host_id: String,
@@ -30,21 +31,19 @@ pub struct Receipt {
     /// Position in the server's evidence log (0-based).
     pub log_index: u64,
     /// Chain hash of the log up to and including this entry.
-    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub log_chain_hash: Digest,
 }
 
-/// A receipt and the server's base64 Ed25519 signature over its [`Receipt::signing_bytes`]:
-/// the response body of `POST /v1/reports`.
+/// A receipt and the server's base64 Ed25519 signature over its [`LegacyReceipt::signing_bytes`]:
+/// what `POST /v1/reports` answered before checkpoints.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct SignedReceipt {
-    pub receipt: Receipt,
+pub struct SignedLegacyReceipt {
+    pub receipt: LegacyReceipt,
     pub signature: String,
 }
 
-impl Receipt {
+impl LegacyReceipt {
     /// The exact bytes the server signs: one `key=value` line per field, in this order,
     /// after the line `evidence-receipt-v1`; times in RFC 3339 UTC with nanoseconds.
     pub fn signing_bytes(&self) -> Vec<u8> {
@@ -61,16 +60,16 @@ impl Receipt {
     }
 
     /// Signs the receipt with the server key.
-    pub fn sign(self, server_key: &SigningKey) -> SignedReceipt {
+    pub fn sign(self, server_key: &SigningKey) -> SignedLegacyReceipt {
         let signature = server_key.sign_b64(&self.signing_bytes());
-        SignedReceipt {
+        SignedLegacyReceipt {
             receipt: self,
             signature,
         }
     }
 }
 
-impl SignedReceipt {
+impl SignedLegacyReceipt {
     /// Verifies the signature with the server's public key (from enrollment).
     pub fn verify(&self, server_public_key: &[u8; PUBLIC_KEY_LEN]) -> Result<(), SigningError> {
         let sig = signing::decode_signature(&self.signature)?;
@@ -105,8 +104,8 @@ pub fn log_chain_next(prev_chain_hash: &Digest, index: u64, report_digest: &Dige
 mod tests {
     use super::*;
 
-    fn receipt() -> Receipt {
-        Receipt {
+    fn receipt() -> LegacyReceipt {
+        LegacyReceipt {
             report_digest: Digest::of(b"report"),
             host_id: "h-1".into(),
             seq: 3,
@@ -121,7 +120,7 @@ mod tests {
         let server = SigningKey::generate().unwrap();
         let signed = receipt().sign(&server);
         let json = serde_json::to_vec(&signed).unwrap();
-        let back: SignedReceipt = serde_json::from_slice(&json).unwrap();
+        let back: SignedLegacyReceipt = serde_json::from_slice(&json).unwrap();
         assert_eq!(back.verify(&server.public_key()), Ok(()));
         assert_eq!(back.verify_for(&server.public_key(), b"report"), Ok(()));
         assert!(back.verify_for(&server.public_key(), b"other").is_err());
