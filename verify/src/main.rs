@@ -1,0 +1,3 @@
+//! `evidence-verify`: checks an evidence bundle offline (work in progress).
+
+fn main() {}
