@@ -8,6 +8,9 @@
 //! * `chain.json`: where the host's report chain stands: the next sequence number, the digest of
 //!   the last report made (the next one's `prev_digest`), the last full report's digest (what an
 //!   attestation says still holds), and reports dropped but not yet reported to the server.
+//! * `witness.json`: the last checkpoint of the server's evidence log this agent verified (size
+//!   and root). Every report names it, and every receipt must prove the log still extends it:
+//!   the agent is a witness of the server's history.
 //!
 //! Every file is replaced atomically ([`crate::delivery::durable::write_atomic`]).
 
@@ -24,6 +27,7 @@ use crate::delivery::durable;
 const KEY_FILE: &str = "agent.key";
 const ENROLLMENT_FILE: &str = "enrollment.json";
 const CHAIN_FILE: &str = "chain.json";
+const WITNESS_FILE: &str = "witness.json";
 
 /// How the agent recognises its server's TLS certificate.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -138,6 +142,15 @@ impl StateDir {
 
     pub fn save_chain(&self, chain: &Chain) -> anyhow::Result<()> {
         self.write_json(CHAIN_FILE, chain)
+    }
+
+    /// The last checkpoint this agent verified, `None` before its first receipt.
+    pub fn load_witness(&self) -> anyhow::Result<Option<evidence_protocol::Witnessed>> {
+        self.read_json(WITNESS_FILE)
+    }
+
+    pub fn save_witness(&self, witnessed: &evidence_protocol::Witnessed) -> anyhow::Result<()> {
+        self.write_json(WITNESS_FILE, witnessed)
     }
 
     pub(crate) fn read_json<T: for<'de> Deserialize<'de>>(

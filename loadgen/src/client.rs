@@ -7,10 +7,10 @@ use std::collections::BTreeMap;
 use anyhow::{bail, Context};
 use evidence_protocol::api::{
     EnrollRequest, EnrollResponse, HostIdentity, RotateKeyRequest, ENROLL_PATH, KEY_ID_HEADER,
-    NEW_KEY_SIGNATURE_HEADER, REPORTS_PATH, ROTATE_PATH, SIGNATURE_HEADER,
+    NEW_KEY_SIGNATURE_HEADER, REPORTS_PATH, ROTATE_PATH, SIGNATURE_HEADER, WITNESSED_HEADER,
 };
 use evidence_protocol::{
-    signing, Digest, Facts, Report, ReportKind, SignedReceipt, SignedReport, SigningKey,
+    signing, Digest, Facts, Receipt, Report, ReportKind, SignedReport, SigningKey, Witnessed,
 };
 
 /// A server to talk to.
@@ -90,15 +90,26 @@ impl Api {
 
     /// Submits one signed report; the status and the body (receipt or error).
     pub async fn submit(&self, report: &SignedReport) -> anyhow::Result<(u16, Vec<u8>)> {
-        let resp = self
+        self.submit_witnessed(report, None).await
+    }
+
+    /// [`Api::submit`], naming the size of the last checkpoint the host verified (the
+    /// receipt's consistency proof starts there), as the agent does.
+    pub async fn submit_witnessed(
+        &self,
+        report: &SignedReport,
+        witnessed_size: Option<u64>,
+    ) -> anyhow::Result<(u16, Vec<u8>)> {
+        let mut request = self
             .http
             .post(format!("{}{REPORTS_PATH}", self.base))
             .header("content-type", "application/json")
             .header(SIGNATURE_HEADER, &report.signature)
-            .header(KEY_ID_HEADER, &report.key_id)
-            .body(report.bytes.clone())
-            .send()
-            .await?;
+            .header(KEY_ID_HEADER, &report.key_id);
+        if let Some(size) = witnessed_size {
+            request = request.header(WITNESSED_HEADER, size.to_string());
+        }
+        let resp = request.body(report.bytes.clone()).send().await?;
         Ok((resp.status().as_u16(), resp.bytes().await?.to_vec()))
     }
 }
@@ -111,6 +122,8 @@ pub struct SimHost {
     pub next_seq: u64,
     pub prev: Option<Digest>,
     pub hostname: String,
+    /// The last checkpoint this host verified (it is a witness, as the agent is).
+    pub witnessed: Option<Witnessed>,
 }
 
 impl SimHost {
@@ -125,6 +138,7 @@ impl SimHost {
             next_seq: r.last_seq + 1,
             prev: r.last_digest,
             hostname: hostname.into(),
+            witnessed: None,
         })
     }
 
@@ -179,7 +193,7 @@ impl SimHost {
             .collect::<BTreeMap<_, _>>(),
             dropped_reports: 0,
             kind,
-            witnessed: None,
+            witnessed: self.witnessed,
         }
     }
 
@@ -191,17 +205,31 @@ impl SimHost {
         signed
     }
 
-    /// Checks a receipt body against the report it acknowledges.
-    pub fn check_receipt(
+    /// Checks a receipt body against the report it acknowledges (checkpoint, inclusion, and
+    /// consistency with the checkpoint the report names: this client sends no witnessed
+    /// header), and witnesses its checkpoint when it is the newest this host has seen.
+    pub fn check_receipt(&mut self, report: &SignedReport, body: &[u8]) -> anyhow::Result<Receipt> {
+        let since = Report::from_bytes(&report.bytes)?.witnessed;
+        let (receipt, checkpoint) = self.verify_receipt(report, body, since.as_ref())?;
+        if self.witnessed.is_none_or(|w| w.size < checkpoint.size) {
+            self.witnessed = Some(checkpoint);
+        }
+        Ok(receipt)
+    }
+
+    /// Verifies a receipt body for `report`, its consistency proof from `witnessed`; answers
+    /// the receipt and its checkpoint.
+    pub fn verify_receipt(
         &self,
         report: &SignedReport,
         body: &[u8],
-    ) -> anyhow::Result<SignedReceipt> {
-        let receipt: SignedReceipt = serde_json::from_slice(body)?;
-        receipt
-            .verify_for(&self.server_key, &report.bytes)
+        witnessed: Option<&Witnessed>,
+    ) -> anyhow::Result<(Receipt, Witnessed)> {
+        let receipt: Receipt = serde_json::from_slice(body)?;
+        let checkpoint = receipt
+            .verify(&self.server_key, &report.bytes, witnessed)
             .map_err(|e| anyhow::anyhow!("receipt: {e}"))?;
-        Ok(receipt)
+        Ok((receipt, checkpoint))
     }
 }
 
@@ -238,6 +266,7 @@ mod tests {
             next_seq: 1,
             prev: None,
             hostname: "h1".into(),
+            witnessed: None,
             key,
         };
         let first = host.next_report(ReportKind::Full {

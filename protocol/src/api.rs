@@ -34,6 +34,10 @@ pub const HEALTH_PATH: &str = "/healthz";
 pub const SIGNATURE_HEADER: &str = "x-evidence-signature";
 /// Id of the key that made [`SIGNATURE_HEADER`] (see [`crate::signing::key_id`]).
 pub const KEY_ID_HEADER: &str = "x-evidence-key-id";
+/// On `POST /v1/reports`, optional: the size of the last checkpoint the agent verified (it may
+/// be newer than the one the queued report names). The receipt's consistency proof starts
+/// there; without it, at the report's `witnessed` checkpoint.
+pub const WITNESSED_HEADER: &str = "x-evidence-witnessed";
 /// On a key rotation: the NEW key's base64 signature over the exact body (proof of possession;
 /// [`SIGNATURE_HEADER`] and [`KEY_ID_HEADER`] are the current key's).
 pub const NEW_KEY_SIGNATURE_HEADER: &str = "x-evidence-new-key-signature";

@@ -25,14 +25,12 @@ pub mod api;
 mod digest;
 #[cfg(feature = "pinning")]
 pub mod pinning;
-mod receipt;
+pub mod receipt;
 pub mod report;
 pub mod signing;
 
 pub use digest::{Digest, DigestParseError};
-pub use receipt::{
-    log_chain_next, LegacyReceipt, Receipt, ReceiptError, SignedLegacyReceipt,
-};
+pub use receipt::{log_chain_next, LegacyReceipt, Receipt, ReceiptError, SignedLegacyReceipt};
 pub use report::{report_digest, Report, ReportKind, SignedReport, Witnessed};
 pub use signing::SigningKey;
 

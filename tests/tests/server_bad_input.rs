@@ -130,6 +130,7 @@ fn every_bad_request_gets_its_4xx_and_leaves_the_store_unchanged() {
             next_seq: 5,
             prev: None,
             hostname: "stranger".into(),
+            witnessed: None,
         };
         let long = "x".repeat(100_000);
         let sql = "'; DROP TABLE evidence_log; --";

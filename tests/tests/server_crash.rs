@@ -11,7 +11,7 @@ mod server_common;
 use std::time::{Duration, Instant};
 
 use evidence_loadgen::client::{sample_facts, SimHost};
-use evidence_protocol::{ReportKind, SignedReceipt, SignedReport};
+use evidence_protocol::{Receipt, Report, ReportKind, SignedReport};
 use server_common::{runtime, start, temp_dir};
 
 const HOSTS: usize = 16;
@@ -41,7 +41,7 @@ fn sigkill_under_load_loses_no_acknowledged_report_and_the_log_still_verifies() 
         .map(|mut h| {
             let api = api.clone();
             rt.spawn(async move {
-                let mut acked: Vec<(SignedReport, SignedReceipt)> = Vec::new();
+                let mut acked: Vec<(SignedReport, Receipt)> = Vec::new();
                 loop {
                     let r = h.next_report(ReportKind::Full {
                         facts: sample_facts(&h.hostname),
@@ -87,7 +87,7 @@ fn sigkill_under_load_loses_no_acknowledged_report_and_the_log_still_verifies() 
     }
     server.child.kill().expect("SIGKILL");
     server.child.wait().unwrap();
-    let results: Vec<_> = tasks
+    let mut results: Vec<_> = tasks
         .into_iter()
         .map(|t| rt.block_on(t).expect("sender task"))
         .collect();
@@ -100,13 +100,11 @@ fn sigkill_under_load_loses_no_acknowledged_report_and_the_log_still_verifies() 
         let a = Some(admin.as_str());
         for (h, receipts, _) in &results {
             for (report, receipt) in receipts {
+                let witnessed = Report::from_bytes(&report.bytes).unwrap().witnessed;
                 receipt
-                    .verify_for(&h.server_key, &report.bytes)
+                    .verify(&h.server_key, &report.bytes, witnessed.as_ref())
                     .expect("receipt still verifies");
-                let url = format!(
-                    "{}/v1/reports/{}",
-                    restarted.base, receipt.receipt.log_index
-                );
+                let url = format!("{}/v1/reports/{}", restarted.base, receipt.log_index);
                 let stored = restarted
                     .api
                     .http
@@ -119,7 +117,7 @@ fn sigkill_under_load_loses_no_acknowledged_report_and_the_log_still_verifies() 
                     stored.status(),
                     200,
                     "acknowledged report at {} is stored",
-                    receipt.receipt.log_index
+                    receipt.log_index
                 );
                 assert_eq!(
                     stored.bytes().await.unwrap().as_ref(),
@@ -176,7 +174,7 @@ fn sigkill_under_load_loses_no_acknowledged_report_and_the_log_still_verifies() 
             "hosts' sequence numbers and enrollments account for every log entry"
         );
         // The agents carry on: the in-flight report is re-sent and acknowledged (stored or original receipt).
-        for (h, _, in_flight) in &results {
+        for (h, _, in_flight) in &mut results {
             let (status, body) = restarted.api.submit(in_flight).await.unwrap();
             assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
             h.check_receipt(in_flight, &body).unwrap();

@@ -61,6 +61,7 @@ fn reports_become_evidence_findings_and_status_now_and_in_the_past() {
             next_seq: 1,
             prev: None,
             hostname: "host-a".into(),
+            witnessed: None,
         };
         // A full report: receipt verifies, stored at log index 1, after the enrollment's key event.
         let head: Digest = serde_json::from_value(server.get("/v1/admin/log/verify", a_).await.1["head"].clone()).unwrap();
@@ -68,8 +69,11 @@ fn reports_become_evidence_findings_and_status_now_and_in_the_past() {
         let (s, body) = server.api.submit(&r1).await.unwrap();
         assert_eq!(s, 200);
         let receipt1 = a.check_receipt(&r1, &body).unwrap();
-        assert_eq!(receipt1.receipt.log_index, 1);
-        assert_eq!(receipt1.receipt.log_chain_hash, evidence_protocol::log_chain_next(&head, 1, &r1.digest()));
+        assert_eq!(receipt1.log_index, 1);
+        // One checkpoint for the commit: the key event and this report.
+        assert_eq!(a.witnessed.map(|w| w.size), Some(2));
+        let chain = serde_json::from_value::<Digest>(server.get("/v1/admin/log/verify", a_).await.1["head"].clone()).unwrap();
+        assert_eq!(chain, evidence_protocol::log_chain_next(&head, 1, &r1.digest()), "the v1 chain hash goes on");
         // The exact bytes again: the original receipt, nothing stored twice.
         let (s, body) = server.api.submit(&r1).await.unwrap();
         assert_eq!(s, 200);
@@ -244,10 +248,7 @@ fn a_newer_agents_unknown_collector_is_accepted_and_kept_verbatim() {
         let stored = server
             .api
             .http
-            .get(format!(
-                "{}/v1/reports/{}",
-                server.base, receipt.receipt.log_index
-            ))
+            .get(format!("{}/v1/reports/{}", server.base, receipt.log_index))
             .bearer_auth(&server.admin)
             .send()
             .await
@@ -342,7 +343,7 @@ fn the_log_signs_checkpoints_and_proves_every_receipt_and_its_own_growth() {
             });
             let (status, body) = server.api.submit(&report).await.unwrap();
             assert_eq!(status, 200);
-            receipts.push(host.check_receipt(&report, &body).unwrap().receipt);
+            receipts.push(host.check_receipt(&report, &body).unwrap());
         }
         let latest = evidence_protocol::checkpoint::verify_note(
             &note("/v1/log/checkpoint").await,

@@ -83,7 +83,7 @@ fn a_fleet_secret_cannot_take_over_a_known_host_and_every_key_change_is_logged()
         let r2 = a.next_report(ReportKind::Full { facts: sample_facts("host-a") });
         let (s, body) = server.api.submit(&r2).await.unwrap();
         assert_eq!(s, 200, "{}", String::from_utf8_lossy(&body));
-        let forged = SimHost { key: SigningKey::from_pkcs8(thief.pkcs8()).unwrap(), host_id: a.host_id.clone(), server_key: a.server_key, next_seq: a.next_seq, prev: a.prev, hostname: "host-a".into() };
+        let forged = SimHost { key: SigningKey::from_pkcs8(thief.pkcs8()).unwrap(), host_id: a.host_id.clone(), server_key: a.server_key, next_seq: a.next_seq, prev: a.prev, hostname: "host-a".into(), witnessed: None };
         let (s, body) = server.api.submit(&forged.build_report(ReportKind::Full { facts: sample_facts("x") }).sign(&forged.key)).await.unwrap();
         let refusal = String::from_utf8_lossy(&body);
         assert!(s == 401 && refusal.contains("unknown_key"), "a pending key is not trusted: {s} {refusal}");
@@ -122,7 +122,7 @@ fn a_fleet_secret_cannot_take_over_a_known_host_and_every_key_change_is_logged()
         assert_eq!(server.api.submit(&a.next_report(ReportKind::Full { facts: sample_facts("host-a") })).await.unwrap().0, 200);
 
         // A rotation must be signed by the host's current key, not another host's.
-        let mut impostor = SimHost { key: SigningKey::from_pkcs8(other.key.pkcs8()).unwrap(), host_id: a.host_id.clone(), server_key: a.server_key, next_seq: 1, prev: None, hostname: "x".into() };
+        let mut impostor = SimHost { key: SigningKey::from_pkcs8(other.key.pkcs8()).unwrap(), host_id: a.host_id.clone(), server_key: a.server_key, next_seq: 1, prev: None, hostname: "x".into(), witnessed: None };
         let (s, body) = impostor.rotate(&server.api, SigningKey::generate().unwrap()).await.unwrap();
         assert_eq!(s, 403, "{}", String::from_utf8_lossy(&body));
         let (s, body) = a.rotate(&server.api, SigningKey::generate().unwrap()).await.unwrap();

@@ -72,6 +72,17 @@ impl Outbox {
     }
 
     /// Signs and durably spools a new report; returns its sequence number and digest.
+    /// The last log checkpoint this agent verified.
+    pub fn witness(&self) -> anyhow::Result<Option<evidence_protocol::Witnessed>> {
+        self.state.load_witness()
+    }
+
+    /// Keeps `checkpoint` (from a verified receipt) as the witnessed one; it is at least as
+    /// new as the last, which the receipt proved it extends.
+    pub fn witnessed(&mut self, checkpoint: &evidence_protocol::Witnessed) -> anyhow::Result<()> {
+        self.state.save_witness(checkpoint)
+    }
+
     pub fn append(
         &mut self,
         key: &SigningKey,
@@ -79,6 +90,7 @@ impl Outbox {
         collector_versions: BTreeMap<String, String>,
         collected_at: DateTime<Utc>,
     ) -> anyhow::Result<(u64, Digest)> {
+        let witnessed = self.state.load_witness()?;
         let build = |chain: &Chain| Report {
             host_id: self.host_id.clone(),
             key_id: key.key_id(),
@@ -89,7 +101,7 @@ impl Outbox {
             collector_versions: collector_versions.clone(),
             dropped_reports: chain.pending_dropped,
             kind: kind.clone(),
-            witnessed: None,
+            witnessed,
         };
         let estimate = build(&self.chain).to_bytes().len();
         let victims = self.spool.make_room(estimate);

@@ -2,8 +2,11 @@
 //! with ring), one keep-alive connection reused for every request.
 //!
 //! [`Client::deliver`] sends one spooled report's exact bytes with its detached signature and
-//! classifies the answer: a receipt that verifies against the server's key and names exactly
-//! these bytes (the only outcome that lets the report leave the spool), a reason to retry
+//! the size of the last log checkpoint this agent verified, and classifies the answer: a
+//! receipt whose checkpoint the server's key signed, which includes exactly these bytes and
+//! extends the checkpoint this agent verified before (the only outcome that lets the report
+//! leave the spool), a receipt that proves the server rewrote or rolled back its log (refused,
+//! and said loudly: the report stays), a reason to retry
 //! (network, TLS, 5xx, 429 with its Retry-After), a report the server will never take (it is
 //! dropped and counted), or a stop (unknown key, revoked host: nothing is deleted).
 
@@ -12,7 +15,7 @@ use std::time::Duration;
 use anyhow::Context;
 use evidence_protocol::api::{self, ApiError, EnrollRequest, EnrollResponse};
 use evidence_protocol::signing::{self, SigningKey, PUBLIC_KEY_LEN};
-use evidence_protocol::SignedReceipt;
+use evidence_protocol::{Receipt, ReceiptError, Witnessed};
 use reqwest::StatusCode;
 
 use crate::delivery::spool::Entry;
@@ -21,8 +24,9 @@ use crate::state::Pin;
 /// What became of one delivery attempt.
 #[derive(Debug)]
 pub enum Delivery {
-    /// Stored by the server; the receipt verified for these bytes.
-    Accepted(SignedReceipt),
+    /// Stored by the server; the receipt verified for these bytes. The checkpoint is the one
+    /// to witness from now on.
+    Accepted(Receipt, Witnessed),
     /// Try again later (after `after` if the server said so).
     Retry {
         reason: String,
@@ -103,16 +107,18 @@ impl Client {
         entry: &Entry,
         key_id: &str,
         server_key: &[u8; PUBLIC_KEY_LEN],
+        witnessed: Option<&Witnessed>,
     ) -> Delivery {
-        let sent = self
+        let mut request = self
             .http
             .post(format!("{}{}", self.base, api::REPORTS_PATH))
             .header(reqwest::header::CONTENT_TYPE, api::CONTENT_TYPE_JSON)
             .header(api::SIGNATURE_HEADER, signing::b64(&entry.signature))
-            .header(api::KEY_ID_HEADER, key_id)
-            .body(entry.body.clone())
-            .send()
-            .await;
+            .header(api::KEY_ID_HEADER, key_id);
+        if let Some(w) = witnessed {
+            request = request.header(api::WITNESSED_HEADER, w.size.to_string());
+        }
+        let sent = request.body(entry.body.clone()).send().await;
         let response = match sent {
             Ok(response) => response,
             Err(err) => {
@@ -137,7 +143,7 @@ impl Client {
                 }
             }
         };
-        classify(status, retry_after, &bytes, entry, server_key)
+        classify(status, retry_after, &bytes, entry, server_key, witnessed)
     }
 }
 
@@ -148,9 +154,10 @@ fn classify(
     body: &[u8],
     entry: &Entry,
     server_key: &[u8; PUBLIC_KEY_LEN],
+    witnessed: Option<&Witnessed>,
 ) -> Delivery {
     if status.is_success() {
-        let receipt: SignedReceipt = match serde_json::from_slice(body) {
+        let receipt: Receipt = match serde_json::from_slice(body) {
             Ok(receipt) => receipt,
             Err(err) => {
                 return Delivery::Retry {
@@ -159,22 +166,30 @@ fn classify(
                 }
             }
         };
-        if let Err(err) = receipt.verify_for(server_key, &entry.body) {
-            return Delivery::Retry {
-                reason: format!("receipt for report {} does not verify: {err}", entry.seq),
-                after: None,
-            };
-        }
-        if receipt.receipt.seq != entry.seq {
+        if receipt.seq != entry.seq {
             return Delivery::Retry {
                 reason: format!(
                     "receipt names sequence {} for report {}",
-                    receipt.receipt.seq, entry.seq
+                    receipt.seq, entry.seq
                 ),
                 after: None,
             };
         }
-        return Delivery::Accepted(receipt);
+        return match receipt.verify(server_key, &entry.body, witnessed) {
+            Ok(checkpoint) => Delivery::Accepted(receipt, checkpoint),
+            // History this agent saw is gone: never a retry-soon, and never deleted.
+            Err(
+                err @ (ReceiptError::Inconsistent { .. }
+                | ReceiptError::RolledBack { .. }
+                | ReceiptError::NoConsistencyProof { .. }),
+            ) => Delivery::Refused {
+                reason: format!("receipt for report {} refused: {err}", entry.seq),
+            },
+            Err(err) => Delivery::Retry {
+                reason: format!("receipt for report {} does not verify: {err}", entry.seq),
+                after: None,
+            },
+        };
     }
     let reason = describe(status, body);
     match status.as_u16() {
@@ -236,10 +251,24 @@ pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
 mod tests {
     use super::*;
     use chrono::Utc;
-    use evidence_protocol::{Digest, Receipt};
+    use evidence_protocol::{merkle, Digest};
 
     fn entry(key: &SigningKey) -> Entry {
-        let body = b"{\"report\":1}".to_vec();
+        let body = evidence_protocol::Report {
+            host_id: "h".into(),
+            key_id: key.key_id(),
+            seq: 5,
+            prev_digest: None,
+            collected_at: Utc::now(),
+            agent_version: "0.1.0".into(),
+            collector_versions: Default::default(),
+            dropped_reports: 0,
+            kind: evidence_protocol::ReportKind::Attestation {
+                still_holds: Digest::of(b"full"),
+            },
+            witnessed: None,
+        }
+        .to_bytes();
         Entry {
             seq: 5,
             signature: key.sign(&body),
@@ -247,16 +276,37 @@ mod tests {
         }
     }
 
+    /// A receipt from a log of one earlier entry and this report, signed by `server`.
     fn receipt_for(server: &SigningKey, body: &[u8], seq: u64) -> Vec<u8> {
+        let received_at = Utc::now();
+        let leaves = vec![
+            merkle::leaf_hash(b"earlier"),
+            evidence_protocol::receipt::report_leaf_hash(
+                &evidence_protocol::Report::from_bytes(body).unwrap_or_else(|_| {
+                    evidence_protocol::Report::from_bytes(&entry(server).body).unwrap()
+                }),
+                &Digest::of(body),
+                &received_at,
+            ),
+        ];
+        let origin = evidence_protocol::receipt::server_origin(&server.public_key());
         let receipt = Receipt {
             report_digest: Digest::of(body),
             host_id: "h".into(),
             seq,
-            received_at: Utc::now(),
-            log_index: 0,
-            log_chain_hash: Digest::ZERO,
+            received_at,
+            log_index: 1,
+            checkpoint: evidence_protocol::Checkpoint::new(
+                origin.clone(),
+                2,
+                merkle::root(&leaves),
+            )
+            .sign(server, &origin)
+            .unwrap(),
+            inclusion: merkle::inclusion_proof(1, 2, &leaves).unwrap(),
+            consistency: Some(merkle::consistency_proof(1, 2, &leaves).unwrap()),
         };
-        serde_json::to_vec(&receipt.sign(server)).unwrap()
+        serde_json::to_vec(&receipt).unwrap()
     }
 
     #[test]
@@ -268,23 +318,49 @@ mod tests {
         let pk = server.public_key();
         let ok = receipt_for(&server, &entry.body, 5);
         assert!(matches!(
-            classify(StatusCode::OK, None, &ok, &entry, &pk),
-            Delivery::Accepted(_)
+            classify(StatusCode::OK, None, &ok, &entry, &pk, None),
+            Delivery::Accepted(_, Witnessed { size: 2, .. })
         ));
         let forged = receipt_for(&impostor, &entry.body, 5);
         assert!(matches!(
-            classify(StatusCode::OK, None, &forged, &entry, &pk),
+            classify(StatusCode::OK, None, &forged, &entry, &pk, None),
             Delivery::Retry { .. }
         ));
         let other_bytes = receipt_for(&server, b"other", 5);
         assert!(matches!(
-            classify(StatusCode::OK, None, &other_bytes, &entry, &pk),
+            classify(StatusCode::OK, None, &other_bytes, &entry, &pk, None),
             Delivery::Retry { .. }
         ));
         assert!(matches!(
-            classify(StatusCode::OK, None, b"{}", &entry, &pk),
+            classify(StatusCode::OK, None, b"{}", &entry, &pk, None),
             Delivery::Retry { .. }
         ));
+    }
+
+    #[test]
+    fn a_receipt_from_a_log_that_dropped_what_this_agent_witnessed_is_refused_and_kept() {
+        let host = SigningKey::generate().unwrap();
+        let server = SigningKey::generate().unwrap();
+        let entry = entry(&host);
+        let receipt = receipt_for(&server, &entry.body, 5);
+        // This agent verified a checkpoint of 1 entry whose root is another than the log's now.
+        let seen = Witnessed {
+            size: 1,
+            root: merkle::leaf_hash(b"the entry the server since replaced"),
+        };
+        match classify(
+            StatusCode::OK,
+            None,
+            &receipt,
+            &entry,
+            &server.public_key(),
+            Some(&seen),
+        ) {
+            Delivery::Refused { reason } => {
+                assert!(reason.contains("rewrote or forked history"), "{reason}")
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
@@ -293,14 +369,14 @@ mod tests {
         let entry = entry(&host);
         let pk = host.public_key();
         let body = br#"{"error":"host_revoked","message":"revoked by admin"}"#;
-        match classify(StatusCode::FORBIDDEN, None, body, &entry, &pk) {
+        match classify(StatusCode::FORBIDDEN, None, body, &entry, &pk, None) {
             Delivery::Refused { reason } => {
                 assert_eq!(reason, "403 host_revoked: revoked by admin")
             }
             other => panic!("{other:?}"),
         }
         assert!(matches!(
-            classify(StatusCode::CONFLICT, None, b"", &entry, &pk),
+            classify(StatusCode::CONFLICT, None, b"", &entry, &pk, None),
             Delivery::Rejected { .. }
         ));
         match classify(
@@ -309,12 +385,20 @@ mod tests {
             b"",
             &entry,
             &pk,
+            None,
         ) {
             Delivery::Retry { after, .. } => assert_eq!(after, Some(Duration::from_secs(9))),
             other => panic!("{other:?}"),
         }
         assert!(matches!(
-            classify(StatusCode::SERVICE_UNAVAILABLE, None, b"", &entry, &pk),
+            classify(
+                StatusCode::SERVICE_UNAVAILABLE,
+                None,
+                b"",
+                &entry,
+                &pk,
+                None
+            ),
             Delivery::Retry { .. }
         ));
     }

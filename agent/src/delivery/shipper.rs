@@ -58,17 +58,31 @@ impl Shipper<'_> {
                     continue;
                 }
             };
+            let witnessed = match self.outbox.lock().expect("outbox lock").witness() {
+                Ok(witnessed) => witnessed,
+                Err(err) => {
+                    // Never guess: a lost witness would let a rewritten log pass unseen.
+                    let message = format!("reading the witnessed checkpoint: {err:#}");
+                    tracing::error!(%message);
+                    self.status.error(message);
+                    if sleep_or_shutdown(self.backoff.next_delay(), &mut shutdown).await {
+                        return;
+                    }
+                    continue;
+                }
+            };
             let delivery = tokio::select! {
-                delivery = self.client.deliver(&entry, &self.key_id, &self.server_key) => delivery,
+                delivery = self.client.deliver(&entry, &self.key_id, &self.server_key, witnessed.as_ref()) => delivery,
                 _ = shutdown.changed() => return,
             };
             let delay = match delivery {
-                Delivery::Accepted(receipt) => {
-                    let removed = self
-                        .outbox
-                        .lock()
-                        .expect("outbox lock")
-                        .delivered(entry.seq);
+                Delivery::Accepted(receipt, checkpoint) => {
+                    let removed = {
+                        let mut outbox = self.outbox.lock().expect("outbox lock");
+                        outbox
+                            .witnessed(&checkpoint)
+                            .and_then(|()| outbox.delivered(entry.seq))
+                    };
                     if let Err(err) = removed {
                         // Sent again later, the server answers with the same receipt.
                         self.status
@@ -77,15 +91,16 @@ impl Shipper<'_> {
                     self.backoff.reset();
                     tracing::info!(
                         seq = entry.seq,
-                        log_index = receipt.receipt.log_index,
+                        log_index = receipt.log_index,
+                        checkpoint_size = checkpoint.size,
                         "report delivered, receipt verified"
                     );
                     let depth = self.outbox.lock().expect("outbox lock").depth();
                     self.status.update(depth == 0, |s| {
                         s.last_receipt = Some(ReceiptSeen {
-                            seq: receipt.receipt.seq,
-                            received_at: receipt.receipt.received_at,
-                            log_index: receipt.receipt.log_index,
+                            seq: receipt.seq,
+                            received_at: receipt.received_at,
+                            log_index: receipt.log_index,
                             verified_at: Utc::now(),
                         });
                         s.delivery_refused = None;

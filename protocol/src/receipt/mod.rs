@@ -1,6 +1,7 @@
 //! The server's receipt for an accepted report: the signed checkpoint of the evidence log that
 //! the report's commit produced, the report's inclusion proof against it, and a consistency
-//! proof from the checkpoint the report says its agent last verified ([`crate::Witnessed`]).
+//! proof from the checkpoint its agent last verified (the agent's current one, sent in
+//! [`crate::api::WITNESSED_HEADER`]; else the one the report names, [`crate::Witnessed`]).
 //!
 //! One server signature covers a whole group commit (the checkpoint), not each report. The
 //! agent checks all three with [`Receipt::verify`] before it deletes the report from its spool,
@@ -43,8 +44,8 @@ pub struct Receipt {
     /// The report's RFC 9162 inclusion proof against that checkpoint, hex, leaf to root.
     #[cfg_attr(feature = "openapi", schema(value_type = Vec<String>))]
     pub inclusion: Vec<Digest>,
-    /// The consistency proof from the report's `witnessed` checkpoint to this one, hex;
-    /// absent when the report named none.
+    /// The consistency proof from the agent's last verified checkpoint (the size it sent, else
+    /// the report's `witnessed`) to this one, hex; absent when it named none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<Vec<String>>))]
     pub consistency: Option<Vec<Digest>>,
@@ -134,19 +135,21 @@ pub fn report_leaf_hash(report: &Report, digest: &Digest, received_at: &DateTime
 
 impl Receipt {
     /// Verifies the receipt for exactly these report bytes against the server key: the
-    /// checkpoint's signature, the report's inclusion in it, and (when the report names the
-    /// checkpoint its agent witnessed) that the new checkpoint extends that one. Returns the new
-    /// checkpoint, which the agent keeps as its witnessed one.
+    /// checkpoint's signature, the report's inclusion in it, and that the new checkpoint extends
+    /// `witnessed`, the last checkpoint this agent verified (`None` before its first). Returns
+    /// the new checkpoint, which the agent keeps as its witnessed one.
     pub fn verify(
         &self,
         server_key: &[u8; PUBLIC_KEY_LEN],
         report_bytes: &[u8],
+        witnessed: Option<&Witnessed>,
     ) -> Result<Witnessed, ReceiptError> {
         let digest = Digest::of(report_bytes);
         if self.report_digest != digest {
             return Err(ReceiptError::OtherReport);
         }
-        let report = Report::from_bytes(report_bytes).map_err(|e| ReceiptError::Report(e.to_string()))?;
+        let report =
+            Report::from_bytes(report_bytes).map_err(|e| ReceiptError::Report(e.to_string()))?;
         if report.host_id != self.host_id || report.seq != self.seq {
             return Err(ReceiptError::OtherName {
                 host_id: self.host_id.clone(),
@@ -161,7 +164,7 @@ impl Receipt {
                 size: new.size,
                 error,
             })?;
-        if let Some(witnessed) = &report.witnessed {
+        if let Some(witnessed) = witnessed {
             if new.size < witnessed.size {
                 return Err(ReceiptError::RolledBack {
                     size: new.size,

@@ -31,7 +31,8 @@ impl Log {
         }
     }
 
-    /// Appends the report and answers its receipt against the whole log.
+    /// Appends the report and answers its receipt against the whole log, proving consistency
+    /// from the report's witnessed size.
     fn receive(&mut self, bytes: &[u8]) -> Receipt {
         let report = Report::from_bytes(bytes).unwrap();
         let received_at: DateTime<Utc> = "2026-12-01T10:00:00.000001Z".parse().unwrap();
@@ -79,7 +80,10 @@ fn a_receipt_verifies_after_a_json_round_trip_and_returns_its_checkpoint() {
     let bytes = report_bytes(Some(log.witnessed(3)));
     let receipt = log.receive(&bytes);
     let back: Receipt = serde_json::from_slice(&serde_json::to_vec(&receipt).unwrap()).unwrap();
-    assert_eq!(back.verify(&log.server.public_key(), &bytes), Ok(log.witnessed(7)));
+    assert_eq!(
+        back.verify(&log.server.public_key(), &bytes, Some(&log.witnessed(3))),
+        Ok(log.witnessed(7))
+    );
 }
 
 #[test]
@@ -88,7 +92,10 @@ fn the_first_report_needs_no_consistency_proof() {
     let bytes = report_bytes(None);
     let receipt = log.receive(&bytes);
     assert_eq!(receipt.consistency, None);
-    assert_eq!(receipt.verify(&log.server.public_key(), &bytes), Ok(log.witnessed(2)));
+    assert_eq!(
+        receipt.verify(&log.server.public_key(), &bytes, None),
+        Ok(log.witnessed(2))
+    );
 }
 
 #[test]
@@ -97,12 +104,16 @@ fn other_bytes_another_key_or_a_moved_index_are_refused() {
     let bytes = report_bytes(None);
     let receipt = log.receive(&bytes);
     assert_eq!(
-        receipt.verify(&log.server.public_key(), &report_bytes(Some(log.witnessed(1)))),
+        receipt.verify(
+            &log.server.public_key(),
+            &report_bytes(Some(log.witnessed(1))),
+            None
+        ),
         Err(ReceiptError::OtherReport)
     );
     let other = SigningKey::generate().unwrap();
     assert!(matches!(
-        receipt.verify(&other.public_key(), &bytes),
+        receipt.verify(&other.public_key(), &bytes, None),
         Err(ReceiptError::Checkpoint(_))
     ));
     let moved = Receipt {
@@ -110,7 +121,7 @@ fn other_bytes_another_key_or_a_moved_index_are_refused() {
         ..receipt.clone()
     };
     assert!(matches!(
-        moved.verify(&log.server.public_key(), &bytes),
+        moved.verify(&log.server.public_key(), &bytes, None),
         Err(ReceiptError::NotIncluded { size: 7, .. })
     ));
     let later = Receipt {
@@ -118,7 +129,7 @@ fn other_bytes_another_key_or_a_moved_index_are_refused() {
         ..receipt
     };
     assert!(matches!(
-        later.verify(&log.server.public_key(), &bytes),
+        later.verify(&log.server.public_key(), &bytes, None),
         Err(ReceiptError::NotIncluded { .. })
     ));
 }
@@ -131,31 +142,48 @@ fn a_server_that_rewrote_what_the_agent_witnessed_is_caught() {
     log.leaves[1] = leaf_hash(b"rewritten");
     let bytes = report_bytes(Some(seen));
     let receipt = log.receive(&bytes);
-    let err = receipt.verify(&log.server.public_key(), &bytes).unwrap_err();
-    assert!(matches!(err, ReceiptError::Inconsistent { witnessed: 4, size: 7, .. }));
-    assert!(err.to_string().contains("rewrote or forked history"), "{err}");
+    let err = receipt
+        .verify(&log.server.public_key(), &bytes, Some(&seen))
+        .unwrap_err();
+    assert!(matches!(
+        err,
+        ReceiptError::Inconsistent {
+            witnessed: 4,
+            size: 7,
+            ..
+        }
+    ));
+    assert!(
+        err.to_string().contains("rewrote or forked history"),
+        "{err}"
+    );
 }
 
 #[test]
 fn a_rolled_back_log_or_a_missing_consistency_proof_is_refused() {
     let mut log = Log::new(5);
-    let bytes = report_bytes(Some(Witnessed {
+    let bigger = Witnessed {
         size: 40,
         root: Digest::of(b"a bigger tree"),
-    }));
+    };
+    let bytes = report_bytes(Some(bigger));
     let receipt = log.receive(&bytes);
     assert_eq!(
-        receipt.verify(&log.server.public_key(), &bytes),
-        Err(ReceiptError::RolledBack { size: 7, witnessed: 40 })
+        receipt.verify(&log.server.public_key(), &bytes, Some(&bigger)),
+        Err(ReceiptError::RolledBack {
+            size: 7,
+            witnessed: 40
+        })
     );
     let mut log = Log::new(5);
-    let bytes = report_bytes(Some(log.witnessed(2)));
+    let seen = log.witnessed(2);
+    let bytes = report_bytes(Some(seen));
     let receipt = Receipt {
         consistency: None,
         ..log.receive(&bytes)
     };
     assert_eq!(
-        receipt.verify(&log.server.public_key(), &bytes),
+        receipt.verify(&log.server.public_key(), &bytes, Some(&seen)),
         Err(ReceiptError::NoConsistencyProof { witnessed: 2 })
     );
 }

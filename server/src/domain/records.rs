@@ -339,6 +339,8 @@ pub struct AppendItem {
     pub dropped_reports: u64,
     pub agent_version: String,
     pub content: AppendContent,
+    /// The agent's base64 signature over `bytes`, kept beside them for evidence bundles.
+    pub signature: Option<String>,
 }
 
 #[derive(Debug, Clone)]

@@ -453,6 +453,7 @@ mod tests {
             dropped_reports: 0,
             agent_version: "1".into(),
             content,
+            signature: None,
         }
     }
 

@@ -17,9 +17,9 @@ use std::sync::Arc;
 use evidence_controls::Status;
 use serde::Serialize;
 
+use super::records::{HostFindings, NewFinding};
 pub use evidence_controls::status::{control_status, ControlStatus, Verdicts};
 use evidence_controls::OrgPolicy;
-use super::records::{HostFindings, NewFinding};
 
 /// Why a host's findings do not count at a time, if they do not.
 fn staleness(last_seen: Option<i64>, at: i64, stale_after_us: i64) -> Option<String> {

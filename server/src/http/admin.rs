@@ -14,11 +14,11 @@ use super::auth::{Admin, Reader};
 use super::body::{json_body, read_json_body};
 use super::error::{ApiErr, Path, Query};
 use super::HttpState;
-use evidence_controls::OrgPolicy;
 use crate::service::admin::{
     CreatedSecret, CreatedToken, LogVerification, NewSecret, NewToken, PolicyChanged,
 };
 use crate::store::{AuditRecord, SecretRecord, TokenRecord};
+use evidence_controls::OrgPolicy;
 
 type Answer<T> = Result<Json<T>, ApiErr>;
 

@@ -9,9 +9,9 @@ use axum::http::HeaderMap;
 use axum::Json;
 use evidence_protocol::api::{
     ApiError, EnrollRequest, EnrollResponse, RotateKeyRequest, KEY_ID_HEADER,
-    NEW_KEY_SIGNATURE_HEADER, SIGNATURE_HEADER,
+    NEW_KEY_SIGNATURE_HEADER, SIGNATURE_HEADER, WITNESSED_HEADER,
 };
-use evidence_protocol::{signing, Report, SignedReceipt};
+use evidence_protocol::{signing, Receipt, Report};
 
 use super::body::read_json_body;
 use super::error::ApiErr;
@@ -77,23 +77,39 @@ fn audited<T>(
 #[utoipa::path(post, path = "/v1/reports", tag = "agent",
     params(
         ("X-Evidence-Signature" = String, Header, description = "base64 Ed25519 signature over the exact body"),
-        ("X-Evidence-Key-Id" = String, Header, description = "the enrolled key's id")),
+        ("X-Evidence-Key-Id" = String, Header, description = "the enrolled key's id"),
+        ("X-Evidence-Witnessed" = Option<u64>, Header, description = "size of the last checkpoint the agent verified: the receipt's consistency proof starts there")),
     request_body(content = Report, content_type = "application/json", description = "the exact signed bytes"),
-    responses((status = 200, body = SignedReceipt), (status = "4XX", body = ApiError), (status = "5XX", body = ApiError)))]
+    responses((status = 200, body = Receipt), (status = "4XX", body = ApiError), (status = "5XX", body = ApiError)))]
 pub async fn submit(
     State(state): State<Arc<HttpState>>,
     headers: HeaderMap,
     body: Body,
-) -> Result<Json<SignedReceipt>, ApiErr> {
+) -> Result<Json<Receipt>, ApiErr> {
     let started = std::time::Instant::now();
     let submit = async {
         let bytes = read_json_body(&state, &headers, body).await?;
         let key_id = header(&headers, KEY_ID_HEADER)?;
         let signature = signature_header(&headers, SIGNATURE_HEADER)?;
+        let witnessed = match headers.get(WITNESSED_HEADER) {
+            None => None,
+            Some(value) => Some(
+                value
+                    .to_str()
+                    .ok()
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .ok_or_else(|| {
+                        ApiErr::new(
+                            ErrorCode::InvalidField,
+                            format!("header {WITNESSED_HEADER} must be a tree size (an integer)"),
+                        )
+                    })?,
+            ),
+        };
         Ok::<_, ApiErr>(
             state
                 .services
-                .submit(bytes.to_vec(), key_id, &signature, started)
+                .submit(bytes.to_vec(), key_id, &signature, witnessed, started)
                 .await?,
         )
     };

@@ -8,10 +8,10 @@ use serde::{Deserialize, Serialize};
 
 use super::{Caller, ErrorCode, ServiceError, ServiceResult, Services};
 use crate::auth::{self, Role};
-use evidence_controls::{OrgPolicy, OrgPolicyError};
 use crate::store::{
     AuditRecord, FindingsUpdate, LogBreak, SecretRecord, TokenRecord, TokenRevocation,
 };
+use evidence_controls::{OrgPolicy, OrgPolicyError};
 
 fn check_note(field: &str, s: &str) -> ServiceResult<()> {
     if s.len() > 256 || s.chars().any(char::is_control) {
@@ -220,10 +220,12 @@ impl Services {
         document: &[u8],
     ) -> ServiceResult<PolicyChanged> {
         let policy = OrgPolicy::from_json(document).map_err(|e| match e {
-            OrgPolicyError::Schema(_) => match serde_json::from_slice::<serde_json::Value>(document) {
-                Err(je) => ServiceError::json("policy", &je),
-                Ok(_) => ServiceError::new(ErrorCode::InvalidPolicy, e.to_string()),
-            },
+            OrgPolicyError::Schema(_) => {
+                match serde_json::from_slice::<serde_json::Value>(document) {
+                    Err(je) => ServiceError::json("policy", &je),
+                    Ok(_) => ServiceError::new(ErrorCode::InvalidPolicy, e.to_string()),
+                }
+            }
             other => ServiceError::new(ErrorCode::InvalidPolicy, other.to_string()),
         })?;
         let not_applicable = policy

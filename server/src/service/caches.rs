@@ -8,9 +8,9 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use crate::auth::{Role, Tokens};
-use evidence_controls::OrgPolicy;
 use crate::domain::records::{KeyRecord, KeyState, NewFinding, TokenRecord};
 use crate::domain::status::{CheckIndex, HostState};
+use evidence_controls::OrgPolicy;
 
 pub(super) struct Caches {
     /// Agent keys by key id.

@@ -1,6 +1,7 @@
 //! Signed checkpoints of the evidence log's Merkle tree (C2SP `tlog-checkpoint` in a
-//! `signed-note`, signed with the server's key), and the proofs against them. A checkpoint is
-//! signed when one is asked for and the log has grown since the last; sizes only grow, and the
+//! `signed-note`, signed with the server's key), and the proofs against them. Every group
+//! commit of reports signs one inside its transaction ([`NoteSigner`]); otherwise (the log grew
+//! by key events or policy versions) one is signed when asked for. Sizes only grow, and the
 //! tree is append-only, so no two checkpoints the server signs are inconsistent.
 
 use std::sync::Arc;
@@ -9,7 +10,30 @@ use evidence_protocol::{Checkpoint, Digest, SigningKey};
 use serde::Serialize;
 
 use super::{ErrorCode, ServiceError, ServiceResult, Services};
-use crate::store::{Store, StoredCheckpoint};
+use crate::store::{CheckpointSigner, Store, StoredCheckpoint};
+
+/// Signs checkpoint notes with the server key under the log's origin.
+pub struct NoteSigner {
+    key: Arc<SigningKey>,
+    origin: String,
+}
+
+impl NoteSigner {
+    pub fn new(key: Arc<SigningKey>) -> Self {
+        Self {
+            origin: origin(&key),
+            key,
+        }
+    }
+}
+
+impl CheckpointSigner for NoteSigner {
+    fn sign(&self, size: u64, root: &Digest) -> Result<String, String> {
+        Checkpoint::new(self.origin.clone(), size, *root)
+            .sign(&self.key, &self.origin)
+            .map_err(|e| e.to_string())
+    }
+}
 
 pub(super) struct Checkpointer {
     store: Arc<dyn Store>,
@@ -61,7 +85,7 @@ impl Checkpointer {
 
 /// The log's origin (and the note key's name): `evidence-server/<server key id>`.
 pub fn origin(key: &SigningKey) -> String {
-    format!("evidence-server/{}", key.key_id())
+    evidence_protocol::receipt::server_origin(&key.public_key())
 }
 
 /// An entry's inclusion proof against a tree size.

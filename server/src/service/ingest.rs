@@ -4,19 +4,34 @@
 //! writes and commits every report waiting in its queue in one transaction (up to
 //! `max_batch`). Each caller waits for its report's result, so a receipt is only ever sent
 //! after the commit; after a commit the writer updates the fleet cache.
+//!
+//! The batch's transaction also signs one checkpoint of the log (one signature per group
+//! commit, not per report), and the writer proves each new report's inclusion in it from the
+//! tree's old edge and the batch's leaves, in memory. The receipt adds the consistency proof
+//! from the checkpoint the report says its agent witnessed, read from the store.
 
 use std::sync::Arc;
 
-use evidence_protocol::{Digest, Facts, Receipt, Report, ReportKind, SignedReceipt};
+use evidence_protocol::merkle::{self, Extended};
+use evidence_protocol::{Digest, Facts, Receipt, Report, ReportKind};
 use tokio::sync::{mpsc, oneshot};
 
 use super::caches::Caches;
 use super::enrollment::{bad_signature, check_text, usable, Signature};
 use super::{ErrorCode, ServiceError, ServiceResult, Services};
 use crate::metrics::Metrics;
-use crate::store::{AppendContent, AppendItem, AppendRefusal, Appended, NewFinding, Store};
+use crate::store::{
+    AppendContent, AppendItem, AppendRefusal, Appended, CheckpointSigner, NewFinding, Store,
+};
 
-type JobResult = Result<Result<Appended, AppendRefusal>, String>;
+type JobResult = Result<Result<(Appended, Option<Included>), AppendRefusal>, String>;
+
+/// A new report's place in the checkpoint its batch signed.
+pub struct Included {
+    checkpoint: String,
+    size: u64,
+    inclusion: Vec<Digest>,
+}
 
 /// One verified report waiting to be committed.
 pub struct Job {
@@ -43,6 +58,7 @@ pub fn evaluate(facts: &Facts, policy: &evidence_controls::Policy) -> Vec<NewFin
 /// Starts the writer task.
 pub(super) fn spawn_writer(
     store: Arc<dyn Store>,
+    signer: Arc<dyn CheckpointSigner>,
     caches: Arc<Caches>,
     metrics: Arc<Metrics>,
     max_batch: usize,
@@ -57,12 +73,18 @@ pub(super) fn spawn_writer(
                     Err(_) => break,
                 }
             }
-            commit(store.as_ref(), &caches, &metrics, jobs).await;
+            commit(store.as_ref(), &signer, &caches, &metrics, jobs).await;
         }
     });
 }
 
-async fn commit(store: &dyn Store, caches: &Caches, metrics: &Metrics, mut jobs: Vec<Job>) {
+async fn commit(
+    store: &dyn Store,
+    signer: &Arc<dyn CheckpointSigner>,
+    caches: &Caches,
+    metrics: &Metrics,
+    mut jobs: Vec<Job>,
+) {
     let (version, policy) = caches.policy();
     for job in &mut jobs {
         if job.policy_version != version {
@@ -74,15 +96,18 @@ async fn commit(store: &dyn Store, caches: &Caches, metrics: &Metrics, mut jobs:
         }
     }
     let items: Vec<AppendItem> = jobs.iter_mut().map(|j| take_item(&mut j.item)).collect();
-    let results: Vec<JobResult> = match store.append_reports(&items).await {
-        Ok(results) => results.into_iter().map(Ok).collect(),
+    let results: Vec<JobResult> = match store.append_reports(&items, signer.clone()).await {
+        Ok(batch) => included(batch),
         // One bad item must not sink the others: retry one by one.
         Err(_) if items.len() > 1 => {
             let mut out = Vec::with_capacity(items.len());
             for item in &items {
                 out.push(
-                    match store.append_reports(std::slice::from_ref(item)).await {
-                        Ok(mut r) => Ok(r.remove(0)),
+                    match store
+                        .append_reports(std::slice::from_ref(item), signer.clone())
+                        .await
+                    {
+                        Ok(batch) => included(batch).remove(0),
                         Err(e) => Err(e.to_string()),
                     },
                 );
@@ -94,7 +119,7 @@ async fn commit(store: &dyn Store, caches: &Caches, metrics: &Metrics, mut jobs:
     metrics.batch(items.len());
     caches.reports_committed(items.iter().zip(&results).filter_map(
         |(item, result)| match result {
-            Ok(Ok(a)) if !a.duplicate => Some((
+            Ok(Ok((a, _))) if !a.duplicate => Some((
                 item.host_id.as_str(),
                 a.received_at,
                 match &item.content {
@@ -110,6 +135,38 @@ async fn commit(store: &dyn Store, caches: &Caches, metrics: &Metrics, mut jobs:
     }
 }
 
+/// Each new report's inclusion proof against the batch's checkpoint, computed in memory from
+/// the tree's edge before the batch and the batch's leaves (retries get theirs later, from the
+/// store).
+fn included(batch: crate::store::AppendBatch) -> Vec<JobResult> {
+    let Some(growth) = batch.growth else {
+        return batch
+            .results
+            .into_iter()
+            .map(|r| Ok(r.map(|a| (a, None))))
+            .collect();
+    };
+    let tree = Extended::new(&growth.before, &growth.leaves);
+    let size = growth.checkpoint.size;
+    batch
+        .results
+        .into_iter()
+        .map(|result| {
+            Ok(result.map(|appended| {
+                let proof = (!appended.duplicate)
+                    .then(|| merkle::inclusion_proof(appended.log_index, size, &tree).ok())
+                    .flatten()
+                    .map(|inclusion| Included {
+                        checkpoint: growth.checkpoint.note.clone(),
+                        size,
+                        inclusion,
+                    });
+                (appended, proof)
+            }))
+        })
+        .collect()
+}
+
 /// Moves an item out of its job (the job keeps only its reply channel's use).
 fn take_item(item: &mut AppendItem) -> AppendItem {
     AppendItem {
@@ -118,6 +175,7 @@ fn take_item(item: &mut AppendItem) -> AppendItem {
         bytes: std::mem::take(&mut item.bytes),
         agent_version: std::mem::take(&mut item.agent_version),
         content: std::mem::replace(&mut item.content, AppendContent::Full { findings: vec![] }),
+        signature: item.signature.take(),
         ..*item
     }
 }
@@ -152,9 +210,12 @@ impl Services {
         body: Vec<u8>,
         key_id: &str,
         signature: &Signature,
+        witnessed_size: Option<u64>,
         started: std::time::Instant,
-    ) -> ServiceResult<SignedReceipt> {
-        let (receipt, duplicate) = self.submit_inner(body, key_id, signature).await?;
+    ) -> ServiceResult<Receipt> {
+        let (receipt, duplicate) = self
+            .submit_inner(body, key_id, signature, witnessed_size)
+            .await?;
         self.metrics
             .accepted(duplicate, started.elapsed().as_secs_f64());
         Ok(receipt)
@@ -172,7 +233,8 @@ impl Services {
         bytes: Vec<u8>,
         key_id: &str,
         signature: &Signature,
-    ) -> ServiceResult<(SignedReceipt, bool)> {
+        witnessed_size: Option<u64>,
+    ) -> ServiceResult<(Receipt, bool)> {
         let key = self.known_key(key_id)?;
         // Verify the exact bytes before looking inside them.
         evidence_protocol::signing::verify(&key.public_key, &bytes, signature).map_err(|_| {
@@ -251,7 +313,9 @@ impl Services {
             dropped_reports: report.dropped_reports,
             agent_version: report.agent_version,
             content,
+            signature: Some(evidence_protocol::signing::b64(signature)),
         };
+        let witnessed = witnessed_size.or(report.witnessed.map(|w| w.size));
         let (tx, rx) = oneshot::channel();
         self.writer
             .send(Job {
@@ -262,19 +326,44 @@ impl Services {
             })
             .await
             .map_err(|_| ServiceError::shutting_down())?;
-        let appended = rx
+        let (appended, included) = rx
             .await
             .map_err(|_| ServiceError::shutting_down())?
             .map_err(ServiceError::internal)?
             .map_err(refusal)?;
+        let included = match included {
+            Some(included) => included,
+            // A retry of a stored report: its proof against the latest checkpoint.
+            None => {
+                let latest = self.checkpoints.latest().await?;
+                let (_, inclusion) = self
+                    .store
+                    .inclusion_proof(appended.log_index, latest.size)
+                    .await?
+                    .ok_or_else(|| ServiceError::internal("a stored report is not in the tree"))?;
+                Included {
+                    checkpoint: latest.note,
+                    size: latest.size,
+                    inclusion,
+                }
+            }
+        };
+        let consistency = match witnessed {
+            Some(from) if from <= included.size => {
+                self.store.consistency_proof(from, included.size).await?
+            }
+            _ => None,
+        };
         let receipt = Receipt {
             report_digest: appended.digest,
             host_id: appended.host_id,
             seq: appended.seq,
             received_at: crate::time::from_us(appended.received_at),
             log_index: appended.log_index,
-            log_chain_hash: appended.chain_hash,
+            checkpoint: included.checkpoint,
+            inclusion: included.inclusion,
+            consistency,
         };
-        Ok((receipt.sign(&self.server_key), appended.duplicate))
+        Ok((receipt, appended.duplicate))
     }
 }

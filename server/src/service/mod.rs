@@ -25,11 +25,11 @@ pub use error::{ErrorCode, ServiceError, ServiceResult};
 
 use crate::auth::Role;
 use crate::config::Config;
-use evidence_controls::OrgPolicy;
 use crate::domain::status::CheckIndex;
 use crate::metrics::Metrics;
 use crate::store::{Store, StoreResult};
 use caches::Caches;
+use evidence_controls::OrgPolicy;
 
 /// The running server's services.
 pub struct Services {
@@ -78,15 +78,16 @@ impl Services {
         caches.set_keys(store.keys().await?);
         caches.set_tokens(&store.tokens().await?);
         caches.set_fleet(store.fleet_at(i64::MAX, caches.index.clone()).await?);
+        let server_key = Arc::new(server_key);
         let (tx, rx) = tokio::sync::mpsc::channel(16_384);
         ingest::spawn_writer(
             store.clone(),
+            Arc::new(checkpoints::NoteSigner::new(server_key.clone())),
             caches.clone(),
             metrics.clone(),
             config.max_batch,
             rx,
         );
-        let server_key = Arc::new(server_key);
         Ok(Arc::new(Self {
             checkpoints: checkpoints::Checkpointer::new(store.clone(), server_key.clone()),
             enroll_limit: crate::limits::RateLimiter::new(

@@ -9,9 +9,9 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::{ServiceError, ServiceResult, Services};
-use evidence_controls::OrgPolicy;
 use crate::domain::status::{self, ControlSnapshot, ControlView, Snapshot};
 use crate::store::{GapEvent, HostKey, HostSummary, KeyEvent, LogEntry, StoredFinding, Transition};
+use evidence_controls::OrgPolicy;
 
 /// Every host, ordered by hostname and host id.
 #[derive(Debug, Serialize, utoipa::ToSchema)]

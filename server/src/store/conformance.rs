@@ -88,6 +88,8 @@ macro_rules! store_conformance {
             key_history_is_listed_newest_first,
             key_events_are_chained_in_the_evidence_log,
             a_rotations_proof_is_in_the_evidence_log,
+            a_batch_signs_one_checkpoint_and_its_growth_proves_each_new_report,
+            a_batch_that_appends_nothing_signs_nothing,
         ]);
     };
     (@tests $backend:ident, $make:expr, [$($behaviour:ident),* $(,)?]) => {
@@ -184,6 +186,7 @@ fn item(
         dropped_reports: 0,
         agent_version: "1".into(),
         content: AppendContent::Full { findings },
+        signature: Some(format!("sig-{seq}")),
     }
 }
 
@@ -210,9 +213,24 @@ async fn enrolled(store: &dyn Store, machine: &str, key: u8) -> String {
     }
 }
 
+/// Signs checkpoints with a throw-away server key.
+fn signer() -> Arc<dyn CheckpointSigner> {
+    Arc::new(crate::service::checkpoints::NoteSigner::new(Arc::new(
+        evidence_protocol::SigningKey::generate().unwrap(),
+    )))
+}
+
+/// Appends a batch; the store's answer for each item.
+async fn append_all(
+    store: &dyn Store,
+    items: &[AppendItem],
+) -> Vec<Result<Appended, AppendRefusal>> {
+    store.append_reports(items, signer()).await.unwrap().results
+}
+
 /// Appends one item; the store's answer for it.
 async fn append(store: &dyn Store, item: AppendItem) -> Result<Appended, AppendRefusal> {
-    store.append_reports(&[item]).await.unwrap().remove(0)
+    append_all(store, &[item]).await.remove(0)
 }
 
 /// A host's keys (id, state), by key id.
@@ -561,13 +579,14 @@ async fn a_repeated_seq_within_one_batch_is_a_replay(s: &dyn Store) {
         .await
         .unwrap();
     // In one batch: the second item with the same seq is a replay of the first.
-    let batch = s
-        .append_reports(&[
+    let batch = append_all(
+        s,
+        &[
             item(&h, "k1", 2, None, "two", T0, vec![]),
             item(&h, "k1", 2, None, "two'", T0, vec![]),
-        ])
-        .await
-        .unwrap();
+        ],
+    )
+    .await;
     assert_eq!(
         batch
             .into_iter()
@@ -598,12 +617,14 @@ async fn resends_and_refused_reports_are_not_stored(s: &dyn Store) {
     append(s, item(&h, "k1", 1, None, "other bytes", T0, vec![]))
         .await
         .unwrap_err();
-    s.append_reports(&[
-        item(&h, "k1", 2, None, "two", T0, vec![]),
-        item(&h, "k1", 2, None, "two'", T0, vec![]),
-    ])
-    .await
-    .unwrap();
+    append_all(
+        s,
+        &[
+            item(&h, "k1", 2, None, "two", T0, vec![]),
+            item(&h, "k1", 2, None, "two'", T0, vec![]),
+        ],
+    )
+    .await;
     append(s, item("nobody", "k1", 1, None, "x", T0, vec![]))
         .await
         .unwrap_err();
@@ -1389,4 +1410,58 @@ async fn checkpoints_only_grow_and_a_removed_entry_breaks_verification(s: &dyn S
     assert_eq!(s.checkpoint(2).await.unwrap(), None);
     assert_eq!(s.checkpoint(4).await.unwrap(), Some(checkpoint(heads[3])));
     assert_eq!(s.verify_log().await.unwrap().map(|(n, _)| n), Ok(4));
+}
+
+async fn a_batch_signs_one_checkpoint_and_its_growth_proves_each_new_report(s: &dyn Store) {
+    let h = enrolled(s, "m", 1).await;
+    append(s, item(&h, "k1", 1, None, "one", T0, vec![]))
+        .await
+        .unwrap();
+    let batch = s
+        .append_reports(
+            &[
+                item(&h, "k1", 2, None, "two", T0, vec![]),
+                item(&h, "k1", 3, None, "three", T0, vec![]),
+                item(&h, "k1", 3, None, "three'", T0, vec![]),
+                item(&h, "k1", 4, None, "four", T0, vec![]),
+            ],
+            signer(),
+        )
+        .await
+        .unwrap();
+    let growth = batch.growth.expect("the batch grew the log");
+    // The key event and report 1 before; reports 2, 3 and 4 now (the replay appended nothing).
+    assert_eq!(growth.before.size(), 2);
+    assert_eq!(growth.leaves.len(), 3);
+    assert_eq!(s.tree_head().await.unwrap(), (5, growth.checkpoint.root));
+    assert_eq!(
+        s.latest_checkpoint().await.unwrap(),
+        Some(growth.checkpoint.clone())
+    );
+    let tree = evidence_protocol::merkle::Extended::new(&growth.before, &growth.leaves);
+    for result in batch.results.into_iter().flatten() {
+        let in_memory =
+            evidence_protocol::merkle::inclusion_proof(result.log_index, 5, &tree).unwrap();
+        let (_, stored) = s
+            .inclusion_proof(result.log_index, 5)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(in_memory, stored, "entry {}", result.log_index);
+    }
+}
+
+async fn a_batch_that_appends_nothing_signs_nothing(s: &dyn Store) {
+    let h = enrolled(s, "m", 1).await;
+    append(s, item(&h, "k1", 1, None, "one", T0, vec![]))
+        .await
+        .unwrap();
+    let before = s.latest_checkpoint().await.unwrap();
+    let batch = s
+        .append_reports(&[item(&h, "k1", 1, None, "one", T0, vec![])], signer())
+        .await
+        .unwrap();
+    assert!(batch.growth.is_none());
+    assert_eq!(batch.results[0].as_ref().map(|a| a.duplicate), Ok(true));
+    assert_eq!(s.latest_checkpoint().await.unwrap(), before);
 }

@@ -34,6 +34,33 @@ pub enum StoreError {
     Corrupt(String),
     #[error("not found")]
     NotFound,
+    #[error("signing the checkpoint: {0}")]
+    Signing(String),
+}
+
+/// Signs the checkpoint a group commit produced, inside its transaction (the server's key; the
+/// store never holds it): a committed batch always has its checkpoint.
+pub trait CheckpointSigner: Send + Sync {
+    /// The signed note of the checkpoint of `size` entries with root `root`.
+    fn sign(&self, size: u64, root: &Digest) -> Result<String, String>;
+}
+
+/// What a batch did to the log's tree: the right edge before it, its leaves in order, and the
+/// checkpoint signed after them (from which every new leaf's inclusion proof is computed in
+/// memory: `evidence_protocol::merkle::Extended`).
+#[derive(Debug, Clone)]
+pub struct TreeGrowth {
+    pub before: evidence_protocol::CompactRange,
+    pub leaves: Vec<Digest>,
+    pub checkpoint: StoredCheckpoint,
+}
+
+/// The outcome of a group commit: one result per item, and the tree's growth (`None` when the
+/// batch appended nothing: every item refused or a retry).
+#[derive(Debug, Clone)]
+pub struct AppendBatch {
+    pub results: Vec<Result<Appended, AppendRefusal>>,
+    pub growth: Option<TreeGrowth>,
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -89,7 +116,8 @@ pub trait Store: Send + Sync + 'static {
     async fn append_reports(
         &self,
         batch: &[AppendItem],
-    ) -> StoreResult<Vec<Result<Appended, AppendRefusal>>>;
+        signer: Arc<dyn CheckpointSigner>,
+    ) -> StoreResult<AppendBatch>;
     /// Replaces hosts' current findings after a policy change (transitions at `at`).
     async fn apply_findings(&self, updates: &[FindingsUpdate], at: i64) -> StoreResult<()>;
 

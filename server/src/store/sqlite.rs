@@ -23,6 +23,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../../migrations/sqlite/0003_drop_control_status.sql"),
     ),
     (4, include_str!("../../migrations/sqlite/0004_merkle.sql")),
+    (
+        5,
+        include_str!("../../migrations/sqlite/0005_report_signatures.sql"),
+    ),
 ];
 
 /// The synchronous SQLite engine: every method is one transaction.
@@ -548,14 +552,45 @@ impl Sqlite {
     pub fn append_reports(
         &self,
         batch: &[AppendItem],
-    ) -> StoreResult<Vec<Result<Appended, AppendRefusal>>> {
+        signer: &dyn CheckpointSigner,
+    ) -> StoreResult<AppendBatch> {
         self.write(|tx| {
             let mut head = super::sqlite_ingest::log_head(tx)?;
-            let mut out = Vec::with_capacity(batch.len());
+            let before = super::sqlite_tree::edge(tx)?;
+            let mut leaves = Vec::with_capacity(batch.len());
+            let mut results = Vec::with_capacity(batch.len());
             for item in batch {
-                out.push(super::sqlite_ingest::append_one(tx, item, &mut head)?);
+                results.push(super::sqlite_ingest::append_one(
+                    tx,
+                    item,
+                    &mut head,
+                    &mut leaves,
+                )?);
             }
-            Ok(out)
+            if leaves.is_empty() {
+                return Ok(AppendBatch {
+                    results,
+                    growth: None,
+                });
+            }
+            let mut edge = before.clone();
+            leaves.iter().for_each(|leaf| edge.push(*leaf));
+            let (size, root) = (edge.size(), edge.root());
+            let checkpoint = StoredCheckpoint {
+                size,
+                root,
+                note: signer.sign(size, &root).map_err(StoreError::Signing)?,
+                at: crate::time::now_us(),
+            };
+            super::sqlite_tree::insert_checkpoint(tx, &checkpoint)?;
+            Ok(AppendBatch {
+                results,
+                growth: Some(TreeGrowth {
+                    before,
+                    leaves,
+                    checkpoint,
+                }),
+            })
         })
     }
 
@@ -661,20 +696,7 @@ impl Sqlite {
     }
 
     pub fn record_checkpoint(&self, cp: &StoredCheckpoint) -> StoreResult<()> {
-        self.write(|tx| {
-            tx.execute(
-                "INSERT INTO checkpoints (size, root, note, at) SELECT ?1, ?2, ?3, ?4
-                 WHERE ?1 > COALESCE((SELECT MAX(size) FROM checkpoints), -1)",
-                params![
-                    cp.size as i64,
-                    cp.root.as_bytes().as_slice(),
-                    cp.note,
-                    cp.at
-                ],
-            )
-            .map_err(db)?;
-            Ok(())
-        })
+        self.write(|tx| super::sqlite_tree::insert_checkpoint(tx, cp))
     }
 
     pub fn latest_checkpoint(&self) -> StoreResult<Option<StoredCheckpoint>> {
@@ -799,9 +821,11 @@ impl Store for SqliteStore {
     async fn append_reports(
         &self,
         batch: &[AppendItem],
-    ) -> StoreResult<Vec<Result<Appended, AppendRefusal>>> {
+        signer: Arc<dyn CheckpointSigner>,
+    ) -> StoreResult<AppendBatch> {
         let b = batch.to_vec();
-        self.run(move |db| db.append_reports(&b)).await
+        self.run(move |db| db.append_reports(&b, signer.as_ref()))
+            .await
     }
     async fn apply_findings(&self, updates: &[FindingsUpdate], at: i64) -> StoreResult<()> {
         let u = updates.to_vec();
@@ -984,8 +1008,16 @@ mod tests {
                 dropped_reports: 0,
                 agent_version: "1".into(),
                 content: AppendContent::Full { findings: vec![] },
+                signature: None,
             };
-            s.append_reports(&[item]).unwrap().remove(0).unwrap();
+            let signer = crate::service::checkpoints::NoteSigner::new(Arc::new(
+                evidence_protocol::SigningKey::generate().unwrap(),
+            ));
+            s.append_reports(&[item], &signer)
+                .unwrap()
+                .results
+                .remove(0)
+                .unwrap();
         }
     }
 

@@ -123,19 +123,22 @@ pub(super) struct LogRow<'a> {
     pub collected_at: i64,
     pub kind: &'a str,
     pub body: &'a [u8],
+    /// The agent's base64 signature over `body` (reports).
+    pub signature: Option<&'a str>,
 }
 
-/// Appends `row` after `head`, moving `head` on; returns the new (index, chain hash).
+/// Appends `row` after `head`, moving `head` on; returns the new (index, chain hash, leaf
+/// hash).
 pub(super) fn append_log(
     tx: &Transaction,
     head: &mut (i64, Digest),
     row: &LogRow,
-) -> StoreResult<(u64, Digest)> {
+) -> StoreResult<(u64, Digest, Digest)> {
     let index = (head.0 + 1) as u64;
     let chain = log_chain_next(&head.1, index, row.digest);
     tx.prepare_cached(
-        "INSERT INTO evidence_log (log_index, host_id, seq, key_id, digest, received_at, collected_at, kind, chain_hash, body)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        "INSERT INTO evidence_log (log_index, host_id, seq, key_id, digest, received_at, collected_at, kind, chain_hash, body, signature)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
     )
     .map_err(db)?
     .execute(params![
@@ -148,10 +151,11 @@ pub(super) fn append_log(
         row.collected_at,
         row.kind,
         chain.as_bytes().as_slice(),
-        row.body
+        row.body,
+        row.signature
     ])
     .map_err(db)?;
-    super::sqlite_tree::add_leaf(
+    let leaf = super::sqlite_tree::add_leaf(
         tx,
         index,
         &crate::domain::log_entry::LogLeaf {
@@ -164,7 +168,7 @@ pub(super) fn append_log(
         },
     )?;
     *head = (index as i64, chain);
-    Ok((index, chain))
+    Ok((index, chain, leaf))
 }
 
 pub(super) fn record_key_change(tx: &Transaction, c: &KeyChange) -> StoreResult<Option<u64>> {
@@ -182,6 +186,7 @@ pub(super) fn record_key_change(tx: &Transaction, c: &KeyChange) -> StoreResult<
             collected_at: c.at,
             kind: "key_event",
             body: &body,
+            signature: None,
         };
         Some(append_log(tx, &mut head, &row)?.0)
     };
@@ -206,6 +211,7 @@ pub(super) fn append_one(
     tx: &Transaction,
     item: &AppendItem,
     head: &mut (i64, Digest),
+    leaves: &mut Vec<Digest>,
 ) -> StoreResult<Result<Appended, AppendRefusal>> {
     // (revoked_at, last_seq, last_digest, last_full_digest)
     type HostRow = (Option<i64>, i64, Option<Vec<u8>>, Option<Vec<u8>>);
@@ -258,7 +264,7 @@ pub(super) fn append_one(
         AppendContent::Full { .. } => "full",
         AppendContent::Attestation { .. } => "attestation",
     };
-    let (index, chain_hash) = append_log(
+    let (index, chain_hash, leaf) = append_log(
         tx,
         head,
         &LogRow {
@@ -270,8 +276,10 @@ pub(super) fn append_one(
             collected_at: item.collected_at,
             kind,
             body: &item.bytes,
+            signature: item.signature.as_deref(),
         },
     )?;
+    leaves.push(leaf);
     for gap in &gaps {
         tx.prepare_cached("INSERT INTO gaps (host_id, log_index, kind, detail, dropped, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
             .map_err(db)?

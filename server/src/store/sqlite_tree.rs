@@ -5,6 +5,7 @@
 use std::cell::RefCell;
 
 use evidence_protocol::merkle::{self, LeafHashes};
+use evidence_protocol::CompactRange;
 use evidence_protocol::Digest;
 use rusqlite::{params, Connection, OptionalExtension};
 
@@ -17,12 +18,13 @@ fn node(conn: &Connection, level: u32, idx: u64) -> rusqlite::Result<Vec<u8>> {
         .query_row(params![level, idx as i64], |r| r.get(0))
 }
 
-/// Adds leaf `index` and every perfect subtree it completes.
-pub(super) fn add_leaf(conn: &Connection, index: u64, leaf: &LogLeaf) -> StoreResult<()> {
+/// Adds leaf `index` and every perfect subtree it completes; answers the leaf hash.
+pub(super) fn add_leaf(conn: &Connection, index: u64, leaf: &LogLeaf) -> StoreResult<Digest> {
     let mut insert = conn
         .prepare_cached("INSERT INTO merkle_nodes (level, idx, hash) VALUES (?1, ?2, ?3)")
         .map_err(db)?;
-    let mut hash = leaf.hash();
+    let leaf_hash = leaf.hash();
+    let mut hash = leaf_hash;
     insert
         .execute(params![0, index as i64, hash.as_bytes().as_slice()])
         .map_err(db)?;
@@ -35,6 +37,31 @@ pub(super) fn add_leaf(conn: &Connection, index: u64, leaf: &LogLeaf) -> StoreRe
             .execute(params![level, idx as i64, hash.as_bytes().as_slice()])
             .map_err(db)?;
     }
+    Ok(leaf_hash)
+}
+
+/// The tree's right edge (O(log n) lookups): what a batch's proofs are computed from.
+pub(super) fn edge(conn: &Connection) -> StoreResult<CompactRange> {
+    let tree = StoredTree::open(conn)?;
+    let edge = CompactRange::from_tree(&tree, tree.len())
+        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    tree.finish(edge)
+}
+
+/// Records a signed checkpoint unless one of at least its size is recorded (sizes only grow).
+pub(super) fn insert_checkpoint(conn: &Connection, cp: &StoredCheckpoint) -> StoreResult<()> {
+    conn.prepare_cached(
+        "INSERT INTO checkpoints (size, root, note, at) SELECT ?1, ?2, ?3, ?4
+         WHERE ?1 > COALESCE((SELECT MAX(size) FROM checkpoints), -1)",
+    )
+    .map_err(db)?
+    .execute(params![
+        cp.size as i64,
+        cp.root.as_bytes().as_slice(),
+        cp.note,
+        cp.at
+    ])
+    .map_err(db)?;
     Ok(())
 }
 

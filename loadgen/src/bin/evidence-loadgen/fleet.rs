@@ -5,10 +5,10 @@
 
 use std::time::Instant;
 
+use evidence_controls::OrgPolicy;
 use evidence_controls::Status;
 use evidence_protocol::api::HostIdentity;
 use evidence_protocol::{Digest, Report, ReportKind, SigningKey};
-use evidence_controls::OrgPolicy;
 use evidence_server::domain::status::{snapshot, CheckIndex, HostState};
 use evidence_server::store::{AppendContent, AppendItem, EnrollAttempt, SecretRecord};
 
@@ -34,6 +34,9 @@ pub fn populate(data_dir: &std::path::Path, hosts: usize) -> anyhow::Result<()> 
     let prepared = evidence_server::serve::prepare(&config)?;
     // The synchronous engine: populating is one thread writing as fast as SQLite can.
     let store = prepared.store.engine();
+    let signer = evidence_server::service::checkpoints::NoteSigner::new(std::sync::Arc::new(
+        SigningKey::from_pkcs8(prepared.server_key.pkcs8())?,
+    ));
     store.set_bulk_load()?;
     let now = evidence_server::time::now_us();
     let secret = SecretRecord {
@@ -110,9 +113,10 @@ pub fn populate(data_dir: &std::path::Path, hosts: usize) -> anyhow::Result<()> 
             content: AppendContent::Full {
                 findings: evidence_server::service::ingest::evaluate(&facts, &policy),
             },
+            signature: None,
         });
         if batch.len() == 1000 || i + 1 == hosts {
-            for r in store.append_reports(&batch)? {
+            for r in store.append_reports(&batch, &signer)?.results {
                 r.map_err(|e| anyhow::anyhow!("{e:?}"))?;
             }
             batch.clear();

@@ -12,13 +12,14 @@
 //!     --hosts 200 --reports 20000 --concurrency 64 [--rate 1000] [--verify-receipts]
 //! ```
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Parser;
 use evidence_loadgen::client::{sample_facts, Api, SimHost};
-use evidence_protocol::ReportKind;
+use evidence_protocol::{Checkpoint, Receipt, ReportKind, Witnessed};
 
 mod fleet;
 
@@ -170,6 +171,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::with_capacity(list.len());
             let mut errors: Vec<String> = Vec::new();
+            // Each host is one worker's: the last checkpoint it saw, sent with its next report
+            // so the server proves consistency from it, as for a real agent.
+            let mut witnessed: HashMap<usize, Witnessed> = HashMap::new();
             let begin = Instant::now();
             let interval =
                 run_secs.map(|secs| Duration::from_secs_f64(secs / list.len().max(1) as f64));
@@ -178,13 +182,22 @@ async fn run(args: Args) -> anyhow::Result<()> {
                     tokio::time::sleep_until((begin + iv * i as u32).into()).await;
                 }
                 let t = Instant::now();
-                match api.submit(&report).await {
+                let seen = witnessed.get(&hi).copied();
+                match api.submit_witnessed(&report, seen.map(|w| w.size)).await {
                     Ok((200, body)) => {
                         lat.push(t.elapsed());
-                        if verify {
-                            if let Err(e) = hosts[hi].check_receipt(&report, &body) {
-                                errors.push(e.to_string());
+                        let checkpoint = if verify {
+                            hosts[hi]
+                                .verify_receipt(&report, &body, seen.as_ref())
+                                .map(|(_, checkpoint)| checkpoint)
+                        } else {
+                            unverified_checkpoint(&body)
+                        };
+                        match checkpoint {
+                            Ok(checkpoint) => {
+                                witnessed.insert(hi, checkpoint);
                             }
+                            Err(e) => errors.push(e.to_string()),
                         }
                     }
                     Ok((status, body)) => {
@@ -235,4 +248,19 @@ fn empty() -> evidence_protocol::SignedReport {
         signature: String::new(),
         key_id: String::new(),
     }
+}
+
+/// The checkpoint a receipt names, read without verifying anything (`--verify-receipts` off:
+/// the client's CPU goes to load, not checks).
+fn unverified_checkpoint(body: &[u8]) -> anyhow::Result<Witnessed> {
+    let receipt: Receipt = serde_json::from_slice(body)?;
+    let (text, _) = receipt
+        .checkpoint
+        .split_once("\n\n")
+        .context("a checkpoint note has a blank line before its signatures")?;
+    let checkpoint = Checkpoint::parse(&format!("{text}\n"))?;
+    Ok(Witnessed {
+        size: checkpoint.size,
+        root: checkpoint.root,
+    })
 }
