@@ -75,4 +75,3 @@ pub fn control_status(applicable: bool, fresh: bool, verdicts: Verdicts) -> Cont
         ControlStatus::NotApplicable
     }
 }
-
