@@ -43,3 +43,6 @@ pub mod merkle;
 pub use checkpoint::{Checkpoint, CheckpointError};
 pub use log_entry::LogLeaf;
 pub use merkle::{CompactRange, LeafHashes, ProofError};
+
+// Evidence bundles: what the server exports and evidence-verify checks offline.
+pub mod bundle;
