@@ -273,6 +273,75 @@ fn after_sigkill_while_writing_the_spool_is_intact_and_delivery_continues() {
 }
 
 #[test]
+fn an_agent_refuses_the_receipt_of_a_server_that_rewrote_the_history_it_witnessed() {
+    let (_data, mut server, mut agent) = enrolled(TUNING);
+    agent.start();
+    wait_until("a verified receipt", Duration::from_secs(20), || {
+        (agent.status()["run"]["last_receipt"]["seq"] == 1).then_some(())
+    });
+    let witness: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(agent.state().join("witness.json")).unwrap())
+            .unwrap();
+    assert!(witness["size"].as_u64().unwrap() >= 2, "{witness}");
+    server.stop();
+    rewrite_first_log_entry(&server.data_dir.join("evidence.db"));
+    server.restart();
+    agent.write_passwd(&format!("{PASSWD}late:x:4000:100::/:/bin/sh\n"));
+    let refused = wait_until("the refusal in status", Duration::from_secs(20), || {
+        agent.status()["run"]["delivery_refused"]
+            .as_str()
+            .map(str::to_string)
+    });
+    assert!(
+        refused.contains("rewrote or forked history"),
+        "the agent says why: {refused}"
+    );
+    assert!(agent.spool_depth() >= 1, "the report stays in the spool");
+    assert!(agent.running(), "the agent keeps running and collecting");
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(
+            &std::fs::read(agent.state().join("witness.json")).unwrap()
+        )
+        .unwrap(),
+        witness,
+        "the witnessed checkpoint is not replaced by the rewritten log's"
+    );
+    agent.stop();
+}
+
+/// Replaces the evidence log's first leaf and recomputes every stored interior node, as a
+/// server rewriting its history coherently would: the tree is valid, but not the one signed
+/// before.
+fn rewrite_first_log_entry(db: &Path) {
+    use evidence_protocol::merkle::{leaf_hash, node_hash};
+    use evidence_protocol::Digest;
+    let conn = rusqlite::Connection::open(db).unwrap();
+    let mut level: Vec<Digest> = conn
+        .prepare("SELECT hash FROM merkle_nodes WHERE level = 0 ORDER BY idx")
+        .unwrap()
+        .query_map([], |r| r.get::<_, Vec<u8>>(0))
+        .unwrap()
+        .map(|h| Digest(h.unwrap().try_into().unwrap()))
+        .collect();
+    level[0] = leaf_hash(b"a history the agent never saw");
+    let mut depth = 0;
+    while !level.is_empty() {
+        for (idx, hash) in level.iter().enumerate() {
+            conn.execute(
+                "UPDATE merkle_nodes SET hash = ?1 WHERE level = ?2 AND idx = ?3",
+                rusqlite::params![hash.as_bytes().as_slice(), depth, idx as i64],
+            )
+            .unwrap();
+        }
+        level = level
+            .chunks_exact(2)
+            .map(|pair| node_hash(&pair[0], &pair[1]))
+            .collect();
+        depth += 1;
+    }
+}
+
+#[test]
 fn the_agent_refuses_a_server_with_another_certificate() {
     let (data, mut server, mut agent) = enrolled(TUNING);
     let host_id = agent.host_id();

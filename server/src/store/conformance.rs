@@ -1401,14 +1401,15 @@ async fn checkpoints_only_grow_and_a_removed_entry_breaks_verification(s: &dyn S
         note: format!("note {size}"),
         at: T0,
     };
-    s.record_checkpoint(&checkpoint(heads[3])).await.unwrap();
+    // Each append signed its batch's checkpoint; the last covers all four entries.
+    let latest = s.latest_checkpoint().await.unwrap().expect("signed by the appends");
+    assert_eq!((latest.size, latest.root), heads[3]);
+    // Neither a smaller size nor another note for the same size replaces it.
     s.record_checkpoint(&checkpoint(heads[1])).await.unwrap();
-    assert_eq!(
-        s.latest_checkpoint().await.unwrap(),
-        Some(checkpoint(heads[3]))
-    );
-    assert_eq!(s.checkpoint(2).await.unwrap(), None);
-    assert_eq!(s.checkpoint(4).await.unwrap(), Some(checkpoint(heads[3])));
+    s.record_checkpoint(&checkpoint(heads[3])).await.unwrap();
+    assert_eq!(s.latest_checkpoint().await.unwrap(), Some(latest.clone()));
+    assert_eq!(s.checkpoint(4).await.unwrap(), Some(latest));
+    assert_eq!(s.checkpoint(1).await.unwrap(), None, "the key event alone was never signed");
     assert_eq!(s.verify_log().await.unwrap().map(|(n, _)| n), Ok(4));
 }
 
