@@ -13,6 +13,10 @@ trap 'rm -rf "$WORK"' EXIT
 printf 'enroll_burst_per_secret = 100000\nenroll_per_minute_per_secret = 600000\n' >"$WORK/bench.toml"
 echo "machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
 
+cpu_ticks() { # pid: its user + system time in clock ticks
+    awk '{print $14 + $15}' "/proc/$1/stat"
+}
+
 ingest() { # label release-dir
     rm -rf "$WORK/d"
     "$2/evidence-server" serve --config "$WORK/bench.toml" --listen 127.0.0.1:0 --data-dir "$WORK/d" >"$WORK/out" 2>"$WORK/err" &
@@ -22,8 +26,11 @@ ingest() { # label release-dir
     fp=$(grep fingerprint "$WORK/out" | awk '{print $NF}')
     token=$(grep "admin token (shown once" "$WORK/out" | awk '{print $NF}')
     printf '%s flat:    ' "$1"
+    before=$(cpu_ticks $server)
     "$LOADGEN" ingest --url "$url" --fingerprint "$fp" --admin-token "$token" \
-        --hosts 200 --reports 40000 --concurrency 64 2>/dev/null
+        --hosts 200 --reports 40000 --concurrency 64 2>/dev/null | tr -d '\n'
+    # Server CPU (user + system) over the run, including its 200 enrollments.
+    echo " server_cpu_us_per_report=$(( ($(cpu_ticks $server) - before) * 1000000 / $(getconf CLK_TCK) / 40000 ))"
     printf '%s 1000/s:  ' "$1"
     "$LOADGEN" ingest --url "$url" --fingerprint "$fp" --admin-token "$token" \
         --hosts 200 --reports 30000 --concurrency 64 --rate 1000 2>/dev/null

@@ -27,6 +27,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         5,
         include_str!("../../migrations/sqlite/0005_report_signatures.sql"),
     ),
+    (6, include_str!("../../migrations/sqlite/0006_policy_log.sql")),
 ];
 
 /// The synchronous SQLite engine: every method is one transaction.
@@ -660,12 +661,27 @@ impl Sqlite {
             Ok(Counts {
                 hosts: n("SELECT COUNT(*) FROM hosts")?,
                 revoked_hosts: n("SELECT COUNT(*) FROM hosts WHERE revoked_at IS NOT NULL")?,
-                // The log's length (no scan) less its key events.
-                reports: n("SELECT COALESCE(MAX(log_index) + 1, 0) - (SELECT COUNT(log_index) FROM key_events) FROM evidence_log")?,
+                // The log's length (no scan) less its key events and policy versions.
+                reports: n("SELECT COALESCE(MAX(log_index) + 1, 0) - (SELECT COUNT(log_index) FROM key_events)
+                            - (SELECT COUNT(log_index) FROM policy_versions) FROM evidence_log")?,
                 gaps: n("SELECT COUNT(*) FROM gaps")?,
                 transitions: n("SELECT COALESCE(MAX(id), 0) FROM finding_transitions")?,
                 pending_keys: n("SELECT COUNT(*) FROM host_keys WHERE state = 'pending'")?,
             })
+        })
+    }
+
+    /// Benchmarks only: appends bare leaf hashes to the Merkle tree (no log entries), so the
+    /// proof benchmark builds a tree of ten million leaves in minutes.
+    pub fn append_tree_leaves_for_bench(&self, leaves: &[Digest]) -> StoreResult<()> {
+        self.write(|tx| {
+            let mut index =
+                evidence_protocol::LeafHashes::len(&super::sqlite_tree::StoredTree::open(tx)?);
+            for leaf in leaves {
+                super::sqlite_tree::add_leaf_hash(tx, index, *leaf)?;
+                index += 1;
+            }
+            Ok(())
         })
     }
 
@@ -707,15 +723,12 @@ impl Sqlite {
         self.read_store(|c| super::sqlite_tree::checkpoint(c, size))
     }
 
-    pub fn set_policy(&self, policy_json: &str, at: i64) -> StoreResult<()> {
-        self.write(|tx| {
-            tx.execute(
-                "INSERT INTO policy_versions (at, policy) VALUES (?1, ?2)",
-                params![at, policy_json],
-            )
-            .map_err(db)?;
-            Ok(())
-        })
+    pub fn set_policy(&self, policy_json: &str, at: i64, key_id: &str) -> StoreResult<u64> {
+        self.write(|tx| super::sqlite_ingest::record_policy(tx, policy_json, at, key_id))
+    }
+
+    pub fn log_policy_versions(&self, key_id: &str) -> StoreResult<u64> {
+        self.write(|tx| super::sqlite_ingest::log_policy_versions(tx, key_id))
     }
 
     pub fn policy_at(&self, at: i64) -> StoreResult<Option<String>> {
@@ -866,6 +879,14 @@ impl Store for SqliteStore {
     async fn verify_log(&self) -> StoreResult<Result<(u64, Digest), LogBreak>> {
         self.run(|db| db.verify_log()).await
     }
+    async fn derived_hosts(
+        &self,
+        after: Option<String>,
+        limit: usize,
+    ) -> StoreResult<Vec<crate::domain::deep_verify::HostDerived>> {
+        self.run(move |db| db.derived_hosts(after.as_deref(), limit))
+            .await
+    }
     async fn counts(&self) -> StoreResult<Counts> {
         self.run(|db| db.counts()).await
     }
@@ -892,9 +913,13 @@ impl Store for SqliteStore {
     async fn checkpoint(&self, size: u64) -> StoreResult<Option<StoredCheckpoint>> {
         self.run(move |db| db.checkpoint(size)).await
     }
-    async fn set_policy(&self, policy_json: &str, at: i64) -> StoreResult<()> {
-        let p = policy_json.to_owned();
-        self.run(move |db| db.set_policy(&p, at)).await
+    async fn set_policy(&self, policy_json: &str, at: i64, key_id: &str) -> StoreResult<u64> {
+        let (p, k) = (policy_json.to_owned(), key_id.to_owned());
+        self.run(move |db| db.set_policy(&p, at, &k)).await
+    }
+    async fn log_policy_versions(&self, key_id: &str) -> StoreResult<u64> {
+        let k = key_id.to_owned();
+        self.run(move |db| db.log_policy_versions(&k)).await
     }
     async fn policy_at(&self, at: i64) -> StoreResult<Option<String>> {
         self.run(move |db| db.policy_at(at)).await
@@ -1117,7 +1142,10 @@ mod tests {
     fn reopening_a_store_does_not_reapply_migrations() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db.sqlite");
-        Sqlite::open(&path).unwrap().set_policy("{}", 1).unwrap();
+        Sqlite::open(&path)
+            .unwrap()
+            .set_policy("{}", 1, "server")
+            .unwrap();
         let again = Sqlite::open(&path).unwrap();
         assert_eq!(again.policy_at(2).unwrap().as_deref(), Some("{}"));
         let v: i64 = Connection::open(&path)

@@ -20,10 +20,14 @@ fn node(conn: &Connection, level: u32, idx: u64) -> rusqlite::Result<Vec<u8>> {
 
 /// Adds leaf `index` and every perfect subtree it completes; answers the leaf hash.
 pub(super) fn add_leaf(conn: &Connection, index: u64, leaf: &LogLeaf) -> StoreResult<Digest> {
+    add_leaf_hash(conn, index, leaf.hash())
+}
+
+/// [`add_leaf`] given the leaf's hash.
+pub(super) fn add_leaf_hash(conn: &Connection, index: u64, leaf_hash: Digest) -> StoreResult<Digest> {
     let mut insert = conn
         .prepare_cached("INSERT INTO merkle_nodes (level, idx, hash) VALUES (?1, ?2, ?3)")
         .map_err(db)?;
-    let leaf_hash = leaf.hash();
     let mut hash = leaf_hash;
     insert
         .execute(params![0, index as i64, hash.as_bytes().as_slice()])

@@ -1,9 +1,12 @@
 //! Fleet-size benchmarks for evidence-loadgen: `populate` writes N enrolled hosts with one
 //! evaluated full report each straight into a data directory (through the `Store` trait, as
 //! the server would, but without HTTP), and `snapshot-bench` times the snapshot computation
-//! in-process over N hosts with a given number of checks each.
+//! in-process over N hosts with a given number of checks each; `proof-bench` times the
+//! evidence log's inclusion and consistency proofs from a store of ten million entries.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
 
 use evidence_controls::OrgPolicy;
 use evidence_controls::Status;
@@ -204,3 +207,65 @@ pub fn snapshot_bench(hosts: usize, checks: usize, rounds: usize) {
     times.sort_by(f64::total_cmp);
     println!("snapshot (compute + JSON) over {hosts} hosts x {checks} checks: median {:.1} ms, max {:.1} ms ({rounds} rounds)", times[times.len() / 2], times[times.len() - 1]);
 }
+
+/// Builds a tree of `entries` synthetic leaves in a fresh SQLite store, then times `queries`
+/// inclusion proofs of random entries and consistency proofs from random sizes against the
+/// whole tree (each through the store, as the API answers them). Prints medians and p99.
+pub fn proof_bench(entries: u64, queries: usize) -> anyhow::Result<()> {
+    use evidence_protocol::merkle;
+    let dir = tempfile::tempdir()?;
+    let store = evidence_server::store::sqlite::Sqlite::open(&dir.path().join("evidence.db"))?;
+    store.set_bulk_load()?;
+    let t = Instant::now();
+    let mut next = 0u64;
+    while next < entries {
+        let batch: Vec<Digest> = (next..(next + 100_000).min(entries))
+            .map(|i| merkle::leaf_hash(&i.to_be_bytes()))
+            .collect();
+        next += batch.len() as u64;
+        store.append_tree_leaves_for_bench(&batch)?;
+    }
+    let (size, root) = store.tree_head()?;
+    eprintln!("built a tree of {size} leaves in {:.1}s", t.elapsed().as_secs_f64());
+    // A fixed pseudo-random sequence (splitmix64), so runs are comparable.
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut random = move |below: u64| {
+        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        (z ^ (z >> 31)) % below
+    };
+    let mut inclusion = Vec::with_capacity(queries);
+    let mut consistency = Vec::with_capacity(queries);
+    for _ in 0..queries {
+        let index = random(size);
+        let t = Instant::now();
+        let (leaf, proof) = store
+            .inclusion_proof(index, size)?
+            .context("an index below the size has a proof")?;
+        inclusion.push(t.elapsed());
+        anyhow::ensure!(merkle::verify_inclusion(&leaf, index, size, &proof, &root).is_ok());
+        let from = 1 + random(size - 1);
+        let t = Instant::now();
+        store
+            .consistency_proof(from, size)?
+            .context("a size below the tree has a proof")?;
+        consistency.push(t.elapsed());
+    }
+    let summary = |name: &str, mut times: Vec<Duration>| {
+        times.sort();
+        let at = |p: f64| times[((times.len() as f64 * p) as usize).min(times.len() - 1)];
+        println!(
+            "{name}: entries={size} queries={} median_us={:.0} p99_us={:.0} max_us={:.0}",
+            times.len(),
+            at(0.5).as_secs_f64() * 1e6,
+            at(0.99).as_secs_f64() * 1e6,
+            times[times.len() - 1].as_secs_f64() * 1e6
+        );
+    };
+    summary("inclusion_proof", inclusion);
+    summary("consistency_proof", consistency);
+    Ok(())
+}
+

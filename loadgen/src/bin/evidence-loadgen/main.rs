@@ -38,6 +38,13 @@ enum Cmd {
         #[arg(long, default_value_t = 100_000)]
         hosts: usize,
     },
+    /// Time inclusion and consistency proofs from a SQLite store whose tree has N leaves.
+    ProofBench {
+        #[arg(long, default_value_t = 10_000_000)]
+        entries: u64,
+        #[arg(long, default_value_t = 2_000)]
+        queries: usize,
+    },
     /// Time the fleet snapshot in-process over N hosts with C checks each.
     SnapshotBench {
         #[arg(long, default_value_t = 100_000)]
@@ -82,6 +89,7 @@ fn main() -> anyhow::Result<()> {
     let args = match Cmd::parse() {
         Cmd::Ingest(a) => a,
         Cmd::Populate { data_dir, hosts } => return fleet::populate(&data_dir, hosts),
+        Cmd::ProofBench { entries, queries } => return fleet::proof_bench(entries, queries),
         Cmd::SnapshotBench {
             hosts,
             checks,
