@@ -284,7 +284,19 @@ fn an_agent_refuses_the_receipt_of_a_server_that_rewrote_the_history_it_witnesse
             .unwrap();
     assert!(witness["size"].as_u64().unwrap() >= 2, "{witness}");
     server.stop();
-    rewrite_first_log_entry(&server.data_dir.join("evidence.db"));
+    let db = server.data_dir.join("evidence.db");
+    rewrite_first_log_entry(&db, false);
+    // The server itself refuses to sign over a tree that does not extend its last checkpoint.
+    let refused = std::process::Command::new(evidence_tests::binary("evidence-server"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&server.data_dir)
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("does not extend the checkpoint"), "{stderr}");
+    // A server that also forgets what it signed starts, and only the witnesses can tell.
+    rewrite_first_log_entry(&db, true);
     server.restart();
     agent.write_passwd(&format!("{PASSWD}late:x:4000:100::/:/bin/sh\n"));
     let refused = wait_until("the refusal in status", Duration::from_secs(20), || {
@@ -309,10 +321,10 @@ fn an_agent_refuses_the_receipt_of_a_server_that_rewrote_the_history_it_witnesse
     agent.stop();
 }
 
-/// Replaces the evidence log's first leaf and recomputes every stored interior node, as a
-/// server rewriting its history coherently would: the tree is valid, but not the one signed
-/// before.
-fn rewrite_first_log_entry(db: &Path) {
+/// Replaces the evidence log's first leaf and recomputes every stored interior node (and
+/// forgets the checkpoints it signed), as a server rewriting its history coherently would: the
+/// tree is valid, but not the one signed before.
+fn rewrite_first_log_entry(db: &Path, forget_checkpoints: bool) {
     use evidence_protocol::merkle::{leaf_hash, node_hash};
     use evidence_protocol::Digest;
     let conn = rusqlite::Connection::open(db).unwrap();
@@ -324,6 +336,9 @@ fn rewrite_first_log_entry(db: &Path) {
         .map(|h| Digest(h.unwrap().try_into().unwrap()))
         .collect();
     level[0] = leaf_hash(b"a history the agent never saw");
+    if forget_checkpoints {
+        conn.execute("DELETE FROM checkpoints", []).unwrap();
+    }
     let mut depth = 0;
     while !level.is_empty() {
         for (idx, hash) in level.iter().enumerate() {

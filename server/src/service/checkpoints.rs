@@ -54,6 +54,30 @@ impl Checkpointer {
         }
     }
 
+    /// Refuses a store whose tree no longer extends the last checkpoint this server signed
+    /// (entries removed, or history rewritten under it): signing on would make two checkpoints
+    /// inconsistent with each other. Checked when the services start.
+    pub async fn check_extends_last(&self) -> crate::store::StoreResult<()> {
+        let Some(last) = self.store.latest_checkpoint().await? else {
+            return Ok(());
+        };
+        let (size, root) = self.store.tree_head().await?;
+        let consistent = match self.store.consistency_proof(last.size, size).await? {
+            Some(proof) => evidence_protocol::merkle::verify_consistency(
+                last.size, size, &last.root, &root, &proof,
+            )
+            .is_ok(),
+            None => false,
+        };
+        if consistent {
+            return Ok(());
+        }
+        Err(crate::store::StoreError::Corrupt(format!(
+            "the evidence log ({size} entries) does not extend the checkpoint of {} entries this server signed: entries were removed or rewritten; refusing to sign over it (run verify-log)",
+            last.size
+        )))
+    }
+
     /// The latest checkpoint, signing one first when the log grew since the last.
     pub async fn latest(&self) -> ServiceResult<StoredCheckpoint> {
         let _one_signer = self.lock.lock().await;
