@@ -6,19 +6,50 @@
 //! edge's subtrees), or lies partly or wholly in the new leaves. So the server's writer, which
 //! has both after a group commit, answers each receipt's inclusion proof in memory.
 
-use super::{CompactRange, LeafHashes};
+use std::collections::HashMap;
+
+use super::{node_hash, CompactRange, LeafHashes};
 use crate::Digest;
 
 /// The old tree's edge plus the leaves appended after it.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Extended<'a> {
     before: &'a CompactRange,
     leaves: &'a [Digest],
+    /// Every aligned perfect subtree wholly within the new leaves, by (level, position),
+    /// hashed once (O(new leaves)), so each proof then costs O(log n) hashes.
+    new_subtrees: HashMap<(u32, u64), Digest>,
 }
 
 impl<'a> Extended<'a> {
     pub fn new(before: &'a CompactRange, leaves: &'a [Digest]) -> Self {
-        Self { before, leaves }
+        let start = before.size();
+        let mut new_subtrees = HashMap::with_capacity(leaves.len() * 2);
+        let mut level_nodes: Vec<(u64, Digest)> =
+            (start..).zip(leaves.iter().copied()).collect();
+        let mut level = 0;
+        while level_nodes.len() > 1 {
+            let mut parents = Vec::with_capacity(level_nodes.len() / 2);
+            for pair in level_nodes.windows(2) {
+                let ((left_pos, left), (right_pos, right)) = (pair[0], pair[1]);
+                if left_pos % 2 == 0 && right_pos == left_pos + 1 {
+                    parents.push((left_pos / 2, node_hash(&left, &right)));
+                }
+            }
+            for (pos, hash) in level_nodes {
+                new_subtrees.insert((level, pos), hash);
+            }
+            level_nodes = parents;
+            level += 1;
+        }
+        for (pos, hash) in level_nodes {
+            new_subtrees.insert((level, pos), hash);
+        }
+        Self {
+            before,
+            leaves,
+            new_subtrees,
+        }
     }
 
     /// The old edge's subtree starting at `start` with `2^level` leaves, if it is one.
@@ -55,6 +86,9 @@ impl LeafHashes for Extended<'_> {
     }
 
     fn perfect_subtree(&self, start: u64, level: u32) -> Digest {
+        if let Some(hash) = self.new_subtrees.get(&(level, start >> level)) {
+            return *hash;
+        }
         if let Some(hash) = self.edge_subtree(start, level) {
             return hash;
         }
@@ -62,7 +96,7 @@ impl LeafHashes for Extended<'_> {
             return self.leaf(start);
         }
         let half = 1u64 << (level - 1);
-        super::node_hash(
+        node_hash(
             &self.perfect_subtree(start, level - 1),
             &self.perfect_subtree(start + half, level - 1),
         )
