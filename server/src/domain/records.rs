@@ -499,3 +499,33 @@ pub struct StoredCheckpoint {
     pub note: String,
     pub at: i64,
 }
+
+/// Which evidence-log entries an export reads ([`crate::store::Store::log_entries`]): the
+/// entries of these kinds below log index `below`, of these hosts, received within `received`
+/// (inclusive), in log order, at most `limit`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntryFilter {
+    pub kinds: Vec<evidence_protocol::bundle::EntryKind>,
+    /// `None`: every host.
+    pub hosts: Option<Vec<String>>,
+    /// `None`: any time.
+    pub received: Option<(i64, i64)>,
+    /// Entries with a log index below this (the final checkpoint's size).
+    pub below: u64,
+    pub limit: usize,
+}
+
+/// One evidence-log entry's fields without its body: what a bundle's `entries/*.json` states
+/// (with the inclusion proof the exporter adds).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogEntryMeta {
+    pub log_index: u64,
+    pub kind: evidence_protocol::bundle::EntryKind,
+    pub host_id: String,
+    pub key_id: String,
+    pub seq: Option<u64>,
+    pub received_at: i64,
+    pub digest: Digest,
+    /// The agent's base64 signature over the body (reports stored since migration 0005).
+    pub signature: Option<String>,
+}

@@ -261,6 +261,7 @@ impl Services {
             .await?;
         let policy = Arc::new(policy);
         self.caches.set_policy(policy.clone());
+                &self.server_key.key_id(),
         let mut updates = Vec::new();
         for (host_id, bytes) in self.store.latest_facts().await? {
             let report =

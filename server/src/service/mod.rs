@@ -71,6 +71,8 @@ impl Services {
     ) -> StoreResult<Arc<Self>> {
         let policy = match store.policy_at(i64::MAX).await? {
             Some(json) => OrgPolicy::from_json(json.as_bytes())
+        // Policy versions stored before they were evidence-log entries get theirs now.
+        store.log_policy_versions(&server_key.key_id()).await?;
                 .map_err(|e| crate::store::StoreError::Corrupt(format!("stored policy: {e}")))?,
             None => OrgPolicy::default(),
         };

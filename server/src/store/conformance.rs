@@ -74,6 +74,14 @@ macro_rules! store_conformance {
             the_last_admin_token_cannot_be_revoked,
             the_audit_trail_round_trips,
             the_policy_in_force_is_the_latest_version_at_or_before_a_time,
+            a_policy_version_is_a_log_entry_whose_body_is_the_policy,
+            a_policy_entrys_leaf_is_in_the_tree,
+            // reads for evidence bundles
+            log_entries_are_selected_by_kind_host_and_receipt_time_below_a_size,
+            each_hosts_last_report_before_a_time_is_found,
+            full_reports_are_found_by_host_and_digest,
+            checkpoints_between_two_sizes_are_listed_ascending,
+            the_leaf_hashes_are_the_trees_leaves_in_order,
             // pending keys
             a_later_fleet_secret_leaves_the_new_key_pending_and_the_current_key_active,
             pending_keys_are_capped_per_host,
@@ -1059,8 +1067,12 @@ async fn the_audit_trail_round_trips(s: &dyn Store) {
 }
 
 async fn the_policy_in_force_is_the_latest_version_at_or_before_a_time(s: &dyn Store) {
-    s.set_policy("{\"v\":1}", T0 + 10).await.unwrap();
-    s.set_policy("{\"v\":2}", T0 + 20).await.unwrap();
+    s.set_policy("{\"v\":1}", T0 + 10, SERVER_KEY_ID)
+        .await
+        .unwrap();
+    s.set_policy("{\"v\":2}", T0 + 20, SERVER_KEY_ID)
+        .await
+        .unwrap();
     assert_eq!(
         s.policy_at(T0 + 15).await.unwrap().as_deref(),
         Some("{\"v\":1}")
@@ -1070,6 +1082,204 @@ async fn the_policy_in_force_is_the_latest_version_at_or_before_a_time(s: &dyn S
         Some("{\"v\":2}")
     );
     assert_eq!(s.policy_at(T0).await.unwrap(), None);
+}
+
+const SERVER_KEY_ID: &str = "ed25519:server";
+
+fn policy_filter() -> EntryFilter {
+    EntryFilter {
+        kinds: vec![evidence_protocol::bundle::EntryKind::Policy],
+        hosts: None,
+        received: None,
+        below: u64::MAX,
+        limit: 100,
+    }
+}
+
+async fn a_policy_version_is_a_log_entry_whose_body_is_the_policy(s: &dyn Store) {
+    enrolled(s, "m", 1).await;
+    let policy = "{\"checks\":{},\"applicability\":{}}";
+    let index = s.set_policy(policy, T0 + 10, SERVER_KEY_ID).await.unwrap();
+    assert_eq!(index, 1, "after the enrollment's key event");
+    assert_eq!(
+        s.log_entries(&policy_filter()).await.unwrap(),
+        vec![LogEntryMeta {
+            log_index: 1,
+            kind: evidence_protocol::bundle::EntryKind::Policy,
+            host_id: "-".into(),
+            key_id: SERVER_KEY_ID.into(),
+            seq: None,
+            received_at: T0 + 10,
+            digest: Digest::of(policy.as_bytes()),
+            signature: None,
+        }]
+    );
+    assert_eq!(
+        s.report_bytes(1).await.unwrap().as_deref(),
+        Some(policy.as_bytes())
+    );
+    assert_eq!(s.policy_at(T0 + 10).await.unwrap().as_deref(), Some(policy));
+    assert_eq!(s.verify_log().await.unwrap().map(|(n, _)| n), Ok(2));
+    assert_eq!(s.log_policy_versions(SERVER_KEY_ID).await.unwrap(), 0);
+}
+
+async fn a_policy_entrys_leaf_is_in_the_tree(s: &dyn Store) {
+    let policy = "{\"v\":1}";
+    let index = s.set_policy(policy, T0 + 10, SERVER_KEY_ID).await.unwrap();
+    let (size, root) = s.tree_head().await.unwrap();
+    let (leaf, proof) = s.inclusion_proof(index, size).await.unwrap().unwrap();
+    let expected = crate::domain::log_entry::LogLeaf {
+        kind: "policy",
+        host_id: "-",
+        key_id: SERVER_KEY_ID,
+        seq: None,
+        received_at: T0 + 10,
+        digest: &Digest::of(policy.as_bytes()),
+    }
+    .hash();
+    assert_eq!(leaf, expected);
+    assert_eq!(
+        evidence_protocol::merkle::verify_inclusion(&leaf, index, size, &proof, &root),
+        Ok(())
+    );
+}
+
+/// Two hosts: `a` (key event 0, reports 1..=3 at T0+11..13) and `b` (key event 4, report 5 at
+/// T0+20), then a policy entry (6 at T0+30).
+async fn two_hosts_and_a_policy(s: &dyn Store) -> (String, String) {
+    let a = enrolled(s, "ma", 1).await;
+    for seq in 1..=3u64 {
+        let body = format!("a{seq}");
+        append(
+            s,
+            item(&a, "k1", seq, None, &body, T0 + 10 + seq as i64, vec![]),
+        )
+        .await
+        .unwrap();
+    }
+    let b = enrolled(s, "mb", 2).await;
+    append(s, item(&b, "k2", 1, None, "b1", T0 + 20, vec![]))
+        .await
+        .unwrap();
+    s.set_policy("{}", T0 + 30, SERVER_KEY_ID).await.unwrap();
+    (a, b)
+}
+
+async fn log_entries_are_selected_by_kind_host_and_receipt_time_below_a_size(s: &dyn Store) {
+    use evidence_protocol::bundle::EntryKind;
+    let (a, b) = two_hosts_and_a_policy(s).await;
+    let select =
+        |kinds: Vec<EntryKind>, hosts: Option<Vec<String>>, received, below, limit| EntryFilter {
+            kinds,
+            hosts,
+            received,
+            below,
+            limit,
+        };
+    let indexes =
+        |entries: Vec<LogEntryMeta>| entries.iter().map(|e| e.log_index).collect::<Vec<_>>();
+    let reports = vec![EntryKind::Full, EntryKind::Attestation];
+    let all = s
+        .log_entries(&select(reports.clone(), None, None, u64::MAX, 100))
+        .await
+        .unwrap();
+    assert_eq!(indexes(all.clone()), vec![1, 2, 3, 5]);
+    assert_eq!(
+        (all[0].seq, all[0].signature.as_deref(), all[0].digest),
+        (Some(1), Some("sig-1"), Digest::of(b"a1"))
+    );
+    let hosts = Some(vec![b.clone(), a.clone()]);
+    let period = Some((T0 + 12, T0 + 20));
+    let get = |filter: EntryFilter| async move { indexes(s.log_entries(&filter).await.unwrap()) };
+    let in_period = select(reports.clone(), hosts.clone(), period, u64::MAX, 100);
+    assert_eq!(get(in_period).await, vec![2, 3, 5]);
+    assert_eq!(
+        get(select(reports.clone(), hosts, period, 5, 100)).await,
+        vec![2, 3]
+    );
+    assert_eq!(
+        get(select(reports, None, None, u64::MAX, 2)).await,
+        vec![1, 2]
+    );
+    let key_events = select(
+        vec![EntryKind::KeyEvent],
+        Some(vec![b]),
+        None,
+        u64::MAX,
+        100,
+    );
+    assert_eq!(get(key_events).await, vec![4]);
+    assert_eq!(get(policy_filter()).await, vec![6]);
+}
+
+async fn each_hosts_last_report_before_a_time_is_found(s: &dyn Store) {
+    let (a, b) = two_hosts_and_a_policy(s).await;
+    let last = |hosts: Option<Vec<String>>, before, below| async move {
+        s.last_reports_before(hosts.as_deref(), before, below)
+            .await
+            .unwrap()
+            .iter()
+            .map(|e| e.log_index)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(last(None, T0 + 13, u64::MAX).await, vec![2]);
+    assert_eq!(last(None, T0 + 21, u64::MAX).await, vec![3, 5]);
+    assert_eq!(last(Some(vec![b]), T0 + 21, u64::MAX).await, vec![5]);
+    assert_eq!(last(Some(vec![a]), T0 + 21, 3).await, vec![2]);
+    assert_eq!(last(None, T0, u64::MAX).await, Vec::<u64>::new());
+}
+
+async fn full_reports_are_found_by_host_and_digest(s: &dyn Store) {
+    let (a, b) = two_hosts_and_a_policy(s).await;
+    let wanted = vec![
+        (a.clone(), Digest::of(b"a2")),
+        (b.clone(), Digest::of(b"a2")),
+        (b, Digest::of(b"b1")),
+        (a, Digest::of(b"nothing")),
+    ];
+    let found = s.full_reports_by_digest(&wanted, u64::MAX).await.unwrap();
+    assert_eq!(
+        found.iter().map(|e| e.log_index).collect::<Vec<_>>(),
+        vec![2, 5]
+    );
+    let below = s.full_reports_by_digest(&wanted, 5).await.unwrap();
+    assert_eq!(
+        below.iter().map(|e| e.log_index).collect::<Vec<_>>(),
+        vec![2]
+    );
+}
+
+async fn checkpoints_between_two_sizes_are_listed_ascending(s: &dyn Store) {
+    two_hosts_and_a_policy(s).await;
+    // Each append signed one: sizes 2, 3, 4 (host a) and 6 (host b).
+    let sizes = |cps: Vec<StoredCheckpoint>| cps.iter().map(|c| c.size).collect::<Vec<_>>();
+    assert_eq!(
+        sizes(s.checkpoints_between(0, 100).await.unwrap()),
+        vec![2, 3, 4, 6]
+    );
+    assert_eq!(
+        sizes(s.checkpoints_between(3, 4).await.unwrap()),
+        vec![3, 4]
+    );
+    let six = s.checkpoints_between(5, 6).await.unwrap();
+    assert_eq!(six, vec![s.checkpoint(6).await.unwrap().unwrap()]);
+}
+
+async fn the_leaf_hashes_are_the_trees_leaves_in_order(s: &dyn Store) {
+    two_hosts_and_a_policy(s).await;
+    let (size, root) = s.tree_head().await.unwrap();
+    let leaves = s.leaf_hashes(u64::MAX).await.unwrap();
+    assert_eq!(leaves.len() as u64, size);
+    assert_eq!(evidence_protocol::merkle::root(&leaves), root);
+    for (index, leaf) in leaves.iter().enumerate() {
+        let (stored, _) = s
+            .inclusion_proof(index as u64, size)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(&stored, leaf);
+    }
+    assert_eq!(s.leaf_hashes(3).await.unwrap(), leaves[..3].to_vec());
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1402,14 +1612,22 @@ async fn checkpoints_only_grow_and_a_removed_entry_breaks_verification(s: &dyn S
         at: T0,
     };
     // Each append signed its batch's checkpoint; the last covers all four entries.
-    let latest = s.latest_checkpoint().await.unwrap().expect("signed by the appends");
+    let latest = s
+        .latest_checkpoint()
+        .await
+        .unwrap()
+        .expect("signed by the appends");
     assert_eq!((latest.size, latest.root), heads[3]);
     // Neither a smaller size nor another note for the same size replaces it.
     s.record_checkpoint(&checkpoint(heads[1])).await.unwrap();
     s.record_checkpoint(&checkpoint(heads[3])).await.unwrap();
     assert_eq!(s.latest_checkpoint().await.unwrap(), Some(latest.clone()));
     assert_eq!(s.checkpoint(4).await.unwrap(), Some(latest));
-    assert_eq!(s.checkpoint(1).await.unwrap(), None, "the key event alone was never signed");
+    assert_eq!(
+        s.checkpoint(1).await.unwrap(),
+        None,
+        "the key event alone was never signed"
+    );
     assert_eq!(s.verify_log().await.unwrap().map(|(n, _)| n), Ok(4));
 }
 

@@ -14,6 +14,7 @@
 #[cfg(test)]
 mod conformance;
 pub mod sqlite;
+mod sqlite_export;
 mod sqlite_ingest;
 mod sqlite_reads;
 mod sqlite_tree;
@@ -165,8 +166,41 @@ pub trait Store: Send + Sync + 'static {
     async fn checkpoint(&self, size: u64) -> StoreResult<Option<StoredCheckpoint>>;
 
     // ---- policy ----
-    /// Records a policy version (JSON of `domain::policy::OrgPolicy`) effective from `at`.
-    async fn set_policy(&self, policy_json: &str, at: i64) -> StoreResult<()>;
+    /// Records a policy version (JSON of `domain::policy::OrgPolicy`) effective from `at`, and
+    /// in the same transaction appends it to the evidence log (kind `policy`, host `-`, key id
+    /// `key_id`: the server key's, seq none, received at `at`, body the JSON's bytes); returns
+    /// the entry's log index.
+    async fn set_policy(&self, policy_json: &str, at: i64, key_id: &str) -> StoreResult<u64>;
+    /// Appends an evidence-log entry (as [`Store::set_policy`] does) for every policy version
+    /// that has none (stored before policies were logged), in order of `at`; returns how many.
+    /// The server calls it at start, with its key's id.
+    async fn log_policy_versions(&self, key_id: &str) -> StoreResult<u64>;
     /// The policy in force at `at` (latest version at or before it).
     async fn policy_at(&self, at: i64) -> StoreResult<Option<String>>;
 }
+
+    // ---- evidence bundles (reads for the exporter) ----
+    /// The entries `filter` selects, without bodies, in log order (at most `filter.limit`).
+    async fn log_entries(&self, filter: &EntryFilter) -> StoreResult<Vec<LogEntryMeta>>;
+    /// Per host (`None`: every host), its last report (full or attestation, latest
+    /// `received_at`, then highest index) received before `before` with an index below `below`.
+    async fn last_reports_before(
+        &self,
+        hosts: Option<&[String]>,
+        before: i64,
+        below: u64,
+    ) -> StoreResult<Vec<LogEntryMeta>>;
+    /// The full reports with these (host, digest), below index `below` (the lowest index when
+    /// one digest appears twice); pairs not found are left out.
+    async fn full_reports_by_digest(
+        &self,
+        wanted: &[(String, Digest)],
+        below: u64,
+    ) -> StoreResult<Vec<LogEntryMeta>>;
+    /// The stored bytes of these entries, by index (indexes not in the log are left out).
+    async fn log_bodies(&self, indexes: &[u64]) -> StoreResult<Vec<(u64, Vec<u8>)>>;
+    /// The signed checkpoints with `from <= size <= to`, ascending.
+    async fn checkpoints_between(&self, from: u64, to: u64) -> StoreResult<Vec<StoredCheckpoint>>;
+    /// The leaf hashes of the first `size` entries (fewer when the tree is smaller), in order:
+    /// every proof of an export computed in memory from one read.
+    async fn leaf_hashes(&self, size: u64) -> StoreResult<Vec<Digest>>;

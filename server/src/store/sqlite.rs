@@ -921,6 +921,45 @@ impl Store for SqliteStore {
         let k = key_id.to_owned();
         self.run(move |db| db.log_policy_versions(&k)).await
     }
+    async fn log_entries(&self, filter: &EntryFilter) -> StoreResult<Vec<LogEntryMeta>> {
+        let f = filter.clone();
+        self.run(move |db| super::sqlite_export::log_entries(db, &f))
+            .await
+    }
+    async fn last_reports_before(
+        &self,
+        hosts: Option<&[String]>,
+        before: i64,
+        below: u64,
+    ) -> StoreResult<Vec<LogEntryMeta>> {
+        let h = hosts.map(<[String]>::to_vec);
+        self.run(move |db| {
+            super::sqlite_export::last_reports_before(db, h.as_deref(), before, below)
+        })
+        .await
+    }
+    async fn full_reports_by_digest(
+        &self,
+        wanted: &[(String, Digest)],
+        below: u64,
+    ) -> StoreResult<Vec<LogEntryMeta>> {
+        let w = wanted.to_vec();
+        self.run(move |db| super::sqlite_export::full_reports_by_digest(db, &w, below))
+            .await
+    }
+    async fn log_bodies(&self, indexes: &[u64]) -> StoreResult<Vec<(u64, Vec<u8>)>> {
+        let i = indexes.to_vec();
+        self.run(move |db| super::sqlite_export::log_bodies(db, &i))
+            .await
+    }
+    async fn checkpoints_between(&self, from: u64, to: u64) -> StoreResult<Vec<StoredCheckpoint>> {
+        self.run(move |db| super::sqlite_export::checkpoints_between(db, from, to))
+            .await
+    }
+    async fn leaf_hashes(&self, size: u64) -> StoreResult<Vec<Digest>> {
+        self.run(move |db| super::sqlite_export::leaf_hashes(db, size))
+            .await
+    }
     async fn policy_at(&self, at: i64) -> StoreResult<Option<String>> {
         self.run(move |db| db.policy_at(at)).await
     }

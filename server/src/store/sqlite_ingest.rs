@@ -323,3 +323,64 @@ pub(super) fn append_one(
         gaps: gaps.into_iter().map(|g| g.detail).collect(),
     }))
 }
+
+/// Appends one policy version to the evidence log (kind `policy`, host `-`, the server key's
+/// id, no seq, received at `at`, body the JSON's bytes); answers its log index.
+fn append_policy(tx: &Transaction, policy_json: &str, at: i64, key_id: &str) -> StoreResult<u64> {
+    let body = policy_json.as_bytes();
+    let mut head = log_head(tx)?;
+    let row = LogRow {
+        host_id: POLICY_HOST,
+        seq: None,
+        key_id,
+        digest: &Digest::of(body),
+        received_at: at,
+        collected_at: at,
+        kind: "policy",
+        body,
+        signature: None,
+    };
+    Ok(append_log(tx, &mut head, &row)?.0)
+}
+
+/// The `host_id` of policy entries: no host's.
+pub(super) const POLICY_HOST: &str = "-";
+
+/// Records a policy version and its evidence-log entry, in `tx`.
+pub(super) fn record_policy(
+    tx: &Transaction,
+    policy_json: &str,
+    at: i64,
+    key_id: &str,
+) -> StoreResult<u64> {
+    let index = append_policy(tx, policy_json, at, key_id)?;
+    tx.execute(
+        "INSERT INTO policy_versions (at, policy, log_index) VALUES (?1, ?2, ?3)",
+        params![at, policy_json, index as i64],
+    )
+    .map_err(db)?;
+    Ok(index)
+}
+
+/// Logs every policy version without an entry (stored before migration 0006), in order of
+/// `at` (then id); answers how many.
+pub(super) fn log_policy_versions(tx: &Transaction, key_id: &str) -> StoreResult<u64> {
+    let unlogged: Vec<(i64, i64, String)> = tx
+        .prepare(
+            "SELECT id, at, policy FROM policy_versions WHERE log_index IS NULL ORDER BY at, id",
+        )
+        .map_err(db)?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .map_err(db)?
+        .collect::<rusqlite::Result<_>>()
+        .map_err(db)?;
+    for (id, at, policy) in &unlogged {
+        let index = append_policy(tx, policy, *at, key_id)?;
+        tx.execute(
+            "UPDATE policy_versions SET log_index = ?2 WHERE id = ?1",
+            params![id, index as i64],
+        )
+        .map_err(db)?;
+    }
+    Ok(unlogged.len() as u64)
+}
