@@ -38,11 +38,17 @@ enum Command {
         #[arg(long, default_value_t = 60)]
         interval_secs: u64,
     },
-    /// Verify the evidence log's hash chain and every stored report's digest, offline.
+    /// Verify the evidence log's hash chain and every stored report's digest, offline (with
+    /// --deep, also the findings and control status derived from the signed facts).
     VerifyLog {
         /// Data directory (default ./evidence-data).
         #[arg(long, default_value = "evidence-data")]
         data_dir: PathBuf,
+        /// Also recompute every host's findings, control status and last transitions from its
+        /// latest signed full report under the policy in force, naming every difference from the
+        /// stored ones (exit status 1 when any).
+        #[arg(long)]
+        deep: bool,
     },
     /// Recovery: mint a new admin token in an existing store (whoever can read the data
     /// directory can do this; a running server accepts the token within seconds).
@@ -155,10 +161,10 @@ fn main() -> anyhow::Result<()> {
             listen,
             interval_secs,
         } => evidence_server::preview::run(&dir, listen, interval_secs),
-        Command::VerifyLog { data_dir } => {
+        Command::VerifyLog { data_dir, deep } => {
             let store = evidence_server::datadir::existing_store(&data_dir)?;
             let rt = current_thread()?;
-            match rt.block_on(store.verify_log())? {
+            let chain = match rt.block_on(store.verify_log())? {
                 Ok((n, head)) => {
                     println!("evidence log verifies: {n} entries, head {head}");
                     // The latest signed checkpoint (the log's tail), checked with the server key.
@@ -181,12 +187,19 @@ fn main() -> anyhow::Result<()> {
                     }
                     Ok(())
                 }
-                Err(b) => anyhow::bail!(
+                Err(b) => Err(anyhow::anyhow!(
                     "evidence log breaks at entry {}: {}",
                     b.log_index,
                     b.problem
-                ),
+                )),
+            };
+            if deep {
+                if let Err(e) = &chain {
+                    eprintln!("{e}");
+                }
+                deep_verify(&store, &rt)?;
             }
+            chain
         }
         Command::AdminToken { data_dir, name } => {
             let store = evidence_server::datadir::existing_store(&data_dir)?;
@@ -199,6 +212,32 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// `verify-log --deep`: prints the counts and every difference; an error when any.
+fn deep_verify(
+    store: &evidence_server::store::sqlite::SqliteStore,
+    rt: &tokio::runtime::Runtime,
+) -> anyhow::Result<()> {
+    let index = std::sync::Arc::new(evidence_server::domain::status::CheckIndex::new());
+    let found = rt.block_on(evidence_server::service::verify::deep_verify(store, index))?;
+    let c = &found.counts;
+    println!(
+        "deep verification: {} hosts ({} revoked), {} latest full reports evaluated again; \
+         {} findings, {} control statuses, {} last transitions compared",
+        c.hosts, c.revoked_hosts, c.reports_evaluated, c.findings, c.controls, c.transitions
+    );
+    for d in &found.differences {
+        println!("{}", d.message);
+    }
+    if !found.ok {
+        anyhow::bail!(
+            "deep verification: {} differences between the derived tables and the signed facts",
+            found.differences.len()
+        );
+    }
+    println!("derived findings and control status agree with the signed facts");
+    Ok(())
 }
 
 /// A runtime for the one-shot commands (the store's calls are async).

@@ -4,6 +4,7 @@
 //! Statement of Applicability live in `evidence_controls`, shared with evidence-verify). Services and backends call these; nothing here
 //! calls them.
 
+pub mod deep_verify;
 pub mod log_entry;
 pub mod records;
 pub mod rules;

@@ -1,5 +1,6 @@
 //! Admin API (admin token): enrollment secrets, API tokens, policy, host revocation and key
-//! approval, the audit trail, and an end-to-end check of the evidence log.
+//! approval, the audit trail, and an end-to-end check of the evidence log (and, deep, of the
+//! findings derived from it).
 
 use std::sync::Arc;
 
@@ -184,11 +185,29 @@ pub async fn approve_key(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Verify the evidence log's hash chain end to end.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct VerifyQuery {
+    /// Also recompute every host's findings, control status and last transitions from its
+    /// latest signed full report under the policy in force, and name every difference from the
+    /// stored ones (default false).
+    pub deep: Option<bool>,
+}
+
+/// Verify the evidence log's hash chain end to end (with `deep=true`, also the findings and
+/// control status derived from it). `ok` is false when anything breaks or differs.
 #[utoipa::path(get, path = "/v1/admin/log/verify", tag = "admin", security(("bearer" = [])),
+    params(VerifyQuery),
     responses((status = 200, body = LogVerification), (status = "4XX", body = ApiError), (status = "5XX", body = ApiError)))]
-pub async fn verify_log(State(state): State<Arc<HttpState>>, _: Admin) -> Answer<LogVerification> {
-    Ok(Json(state.services.verify_log().await?))
+pub async fn verify_log(
+    State(state): State<Arc<HttpState>>,
+    _: Admin,
+    Query(q): Query<VerifyQuery>,
+) -> Answer<LogVerification> {
+    Ok(Json(
+        state.services.verify_log(q.deep.unwrap_or(false)).await?,
+    ))
 }
 
 /// The audit trail of admin and policy changes, newest first.

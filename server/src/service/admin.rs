@@ -83,6 +83,10 @@ pub struct LogVerification {
     pub head: Option<String>,
     #[serde(rename = "break", skip_serializing_if = "Option::is_none")]
     pub broken: Option<LogBreak>,
+    /// With `deep`: every host's findings, control status and last transitions recomputed from
+    /// its latest signed full report and compared with the stored ones.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deep: Option<super::verify::DeepVerification>,
 }
 
 impl Services {
@@ -324,22 +328,33 @@ impl Services {
         Ok(())
     }
 
-    /// Walks the whole evidence log, recomputing every digest and the chain.
-    pub async fn verify_log(&self) -> ServiceResult<LogVerification> {
-        Ok(match self.store.verify_log().await? {
+    /// Walks the whole evidence log, recomputing every digest and the chain; with `deep`, also
+    /// recomputes every host's derived tables from its signed facts (`super::verify`).
+    pub async fn verify_log(&self, deep: bool) -> ServiceResult<LogVerification> {
+        let mut verification = match self.store.verify_log().await? {
             Ok((entries, head)) => LogVerification {
                 ok: true,
                 entries: Some(entries),
                 head: Some(head.to_hex()),
                 broken: None,
+                deep: None,
             },
             Err(b) => LogVerification {
                 ok: false,
                 entries: None,
                 head: None,
                 broken: Some(b),
+                deep: None,
             },
-        })
+        };
+        if deep {
+            let found = super::verify::deep_verify(self.store.as_ref(), self.caches.index.clone())
+                .await
+                .map_err(ServiceError::internal)?;
+            verification.ok &= found.ok;
+            verification.deep = Some(found);
+        }
+        Ok(verification)
     }
 
     /// The latest `limit` audit records (1 to 10,000; default 500), newest first.

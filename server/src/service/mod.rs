@@ -5,6 +5,7 @@
 //! - [`ingest`]: verified reports into the group-commit writer, receipts after the commit;
 //! - [`admin`]: secrets, tokens, policy and re-evaluation, host revocation, key approval, audit;
 //! - [`queries`]: hosts, controls, the snapshot now and on a past date, stored reports.
+//! - [`verify`]: deep verification of the derived tables against the signed reports.
 //!
 //! Each call takes plain inputs (bytes, ids, typed requests) and answers a typed value or a
 //! [`ServiceError`] with its [`ErrorCode`]; nothing here knows HTTP.
@@ -16,6 +17,7 @@ pub mod enrollment;
 mod error;
 pub mod ingest;
 pub mod queries;
+pub mod verify;
 
 use std::sync::Arc;
 

@@ -18,6 +18,7 @@ mod sqlite_export;
 mod sqlite_ingest;
 mod sqlite_reads;
 mod sqlite_tree;
+mod sqlite_verify;
 
 use std::sync::Arc;
 
@@ -142,6 +143,16 @@ pub trait Store: Send + Sync + 'static {
     /// Walks the whole evidence log, recomputing each digest from the stored bytes and the
     /// chain hash; returns the number of entries and the head.
     async fn verify_log(&self) -> StoreResult<Result<(u64, Digest), LogBreak>>;
+    /// For deep verification (`verify-log --deep`): up to `limit` hosts with ids after `after`
+    /// (from the first with `None`), in host-id order, revoked ones included, each with where
+    /// `latest_facts` points, its latest `full` entry found by scanning the log (index and
+    /// verbatim bytes), its current findings and the last finding transition per check. One
+    /// page is one consistent read.
+    async fn derived_hosts(
+        &self,
+        after: Option<String>,
+        limit: usize,
+    ) -> StoreResult<Vec<crate::domain::deep_verify::HostDerived>>;
     /// Counters for `/metrics`.
     async fn counts(&self) -> StoreResult<Counts>;
 
