@@ -6,6 +6,7 @@
 mod admin;
 mod agent;
 mod auth;
+mod bundle;
 pub mod body;
 pub mod error;
 mod log;
@@ -73,6 +74,7 @@ fn routes() -> OpenApiRouter<Arc<HttpState>> {
         .routes(routes!(admin::approve_key))
         .routes(routes!(admin::audit))
         .routes(routes!(admin::verify_log))
+        .routes(routes!(bundle::bundle))
         .routes(routes!(log::checkpoint))
         .routes(routes!(log::proof))
         .routes(routes!(log::consistency))

@@ -15,6 +15,7 @@ mod caches;
 pub mod checkpoints;
 pub mod enrollment;
 mod error;
+pub mod export;
 pub mod ingest;
 pub mod queries;
 pub mod verify;
