@@ -26,7 +26,7 @@ use evidence_protocol::bundle::{
     chain_of, checkpoint_path, findings_csv, status_csv, BundleError, BundleManifest, BundleWriter,
     ChainLink, ConsistencyStep, EntryKind, EntryMeta, FindingRow, HostChain, Period, Selection,
     StatusRow, TreeHead, CHAINS, CONSISTENCY, FINAL_CHECKPOINT, FINDINGS_CSV, FINDINGS_JSON,
-    FORMAT, MAX_FILES, STATUS_CSV, STATUS_JSON,
+    FORMAT, MAX_FILES, MAX_FILE_BYTES, STATUS_CSV, STATUS_JSON,
 };
 use evidence_protocol::merkle::{self, LeafHashes};
 use evidence_protocol::{Digest, Report, SigningKey};
@@ -69,6 +69,15 @@ pub enum ExportError {
          select fewer hosts or a shorter period"
     )]
     TooManyEntries { selected: usize, max: usize },
+    #[error(
+        "{name} would be {size} bytes, more than the {max} a bundle file may hold: select \
+         fewer hosts or controls"
+    )]
+    RowsTooLarge {
+        name: &'static str,
+        size: usize,
+        max: u64,
+    },
     #[error("stored evidence is inconsistent: {0}")]
     Corrupt(String),
     #[error("store: {0}")]
@@ -86,6 +95,7 @@ impl From<ExportError> for ServiceError {
             ExportError::UnknownControl(_)
             | ExportError::EmptyPeriod { .. }
             | ExportError::TooManyEntries { .. }
+            | ExportError::RowsTooLarge { .. }
             | ExportError::EmptyLog => ErrorCode::InvalidField,
             ExportError::Corrupt(_)
             | ExportError::Store(_)
@@ -167,8 +177,9 @@ pub struct BundlePlan {
     chains: Vec<HostChain>,
     entries: Vec<LogEntryMeta>,
     tree: MemoryTree,
-    findings: Vec<FindingRow>,
-    status: Vec<StatusRow>,
+    /// `findings.csv`, `findings.json`, `status.csv`, `status.json`, serialised (and checked
+    /// against the archive's file size limit) when planned.
+    rows: Vec<(&'static str, Vec<u8>)>,
 }
 
 impl BundlePlan {
@@ -198,8 +209,7 @@ impl BundlePlan {
             chains,
             entries,
             tree,
-            findings,
-            status,
+            rows,
         } = self;
         let tree = Arc::new(tree);
         let size = manifest.checkpoint.size;
@@ -239,13 +249,24 @@ impl BundlePlan {
             .await?;
         }
         let done = tokio::task::spawn_blocking(move || -> ExportResult<W> {
-            writer.add(FINDINGS_CSV, &findings_csv(&findings))?;
-            writer.add_json(FINDINGS_JSON, &findings)?;
-            writer.add(STATUS_CSV, &status_csv(&status))?;
-            writer.add_json(STATUS_JSON, &status)?;
+            for (name, bytes) in &rows {
+                writer.add(name, bytes)?;
+            }
             Ok(writer.finish(manifest, &key)?)
         });
         done.await.map_err(|e| ExportError::Task(e.to_string()))?
+    }
+}
+
+/// Pretty JSON of either row list, as `BundleWriter::add_json` writes it.
+mod erased {
+    pub trait Json {
+        fn to_pretty(&self) -> serde_json::Result<Vec<u8>>;
+    }
+    impl<T: serde::Serialize> Json for T {
+        fn to_pretty(&self) -> serde_json::Result<Vec<u8>> {
+            serde_json::to_vec_pretty(self)
+        }
     }
 }
 
@@ -497,6 +518,25 @@ impl Exporter {
             .collect::<ExportResult<Vec<_>>>()?;
 
         let (findings, status) = self.rows(&selected, &controls, to).await?;
+        let json = |name: &str, value: &dyn erased::Json| {
+            value
+                .to_pretty()
+                .map_err(|e| ExportError::Corrupt(format!("{name} does not serialise: {e}")))
+        };
+        let rows = vec![
+            (FINDINGS_CSV, findings_csv(&findings)),
+            (FINDINGS_JSON, json(FINDINGS_JSON, &findings)?),
+            (STATUS_CSV, status_csv(&status)),
+            (STATUS_JSON, json(STATUS_JSON, &status)?),
+        ];
+        drop((findings, status));
+        if let Some((name, bytes)) = rows.iter().find(|(_, b)| b.len() as u64 > MAX_FILE_BYTES) {
+            return Err(ExportError::RowsTooLarge {
+                name,
+                size: bytes.len(),
+                max: MAX_FILE_BYTES,
+            });
+        }
         let manifest = BundleManifest {
             format: FORMAT.to_string(),
             origin: super::checkpoints::origin(&self.key),
@@ -525,8 +565,7 @@ impl Exporter {
             chains,
             entries: selected.into_values().collect(),
             tree,
-            findings,
-            status,
+            rows,
         })
     }
 
@@ -590,22 +629,6 @@ impl Exporter {
                 latest_full.insert(&e.host_id, e);
             }
         }
-        let mut wanted: Vec<u64> = latest
-            .values()
-            .chain(latest_full.values())
-            .map(|e| e.log_index)
-            .collect();
-        wanted.sort_unstable();
-        wanted.dedup();
-        let mut reports: Vec<(u64, Report)> = Vec::with_capacity(wanted.len());
-        for chunk in wanted.chunks(BODY_CHUNK) {
-            for (index, body) in self.store.log_bodies(chunk).await? {
-                let report = Report::from_bytes(&body).map_err(|e| {
-                    ExportError::Corrupt(format!("entry {index} is not a report: {e}"))
-                })?;
-                reports.push((index, report));
-            }
-        }
         let policy_indexes: Vec<u64> = selected
             .values()
             .filter(|e| e.kind == EntryKind::Policy)
@@ -620,19 +643,6 @@ impl Exporter {
                 policies.push((index, policy));
             }
         }
-        let report_evidence: Vec<ReportEvidence<'_>> = reports
-            .iter()
-            .map(|(index, report)| {
-                let e = &selected[index];
-                ReportEvidence {
-                    log_index: *index,
-                    host_id: &e.host_id,
-                    received_at: e.received_at,
-                    digest: e.digest,
-                    report,
-                }
-            })
-            .collect();
         let policy_evidence: Vec<PolicyEvidence<'_>> = policies
             .iter()
             .map(|(index, policy)| PolicyEvidence {
@@ -641,15 +651,51 @@ impl Exporter {
                 policy,
             })
             .collect();
-        let rows = derive_rows(&Derivation {
-            hosts: &hosts,
-            reports: &report_evidence,
-            policies: &policy_evidence,
-            controls,
-            to,
-            stale_after_secs: self.stale_after_secs,
-        });
-        Ok((rows.findings, rows.status))
+        // Hosts are independent: derived a chunk at a time (in host order, so the rows stay
+        // sorted), holding only that chunk's parsed reports.
+        let hosts: Vec<String> = hosts.into_iter().collect();
+        let (mut findings, mut status) = (Vec::new(), Vec::new());
+        for chunk in hosts.chunks(BODY_CHUNK) {
+            let mut wanted: Vec<u64> = chunk
+                .iter()
+                .flat_map(|h| [latest.get(h.as_str()), latest_full.get(h.as_str())])
+                .flatten()
+                .map(|e| e.log_index)
+                .collect();
+            wanted.sort_unstable();
+            wanted.dedup();
+            let mut reports: Vec<(u64, Report)> = Vec::with_capacity(wanted.len());
+            for (index, body) in self.store.log_bodies(&wanted).await? {
+                let report = Report::from_bytes(&body).map_err(|e| {
+                    ExportError::Corrupt(format!("entry {index} is not a report: {e}"))
+                })?;
+                reports.push((index, report));
+            }
+            let report_evidence: Vec<ReportEvidence<'_>> = reports
+                .iter()
+                .map(|(index, report)| {
+                    let e = &selected[index];
+                    ReportEvidence {
+                        log_index: *index,
+                        host_id: &e.host_id,
+                        received_at: e.received_at,
+                        digest: e.digest,
+                        report,
+                    }
+                })
+                .collect();
+            let rows = derive_rows(&Derivation {
+                hosts: &chunk.iter().cloned().collect(),
+                reports: &report_evidence,
+                policies: &policy_evidence,
+                controls,
+                to,
+                stale_after_secs: self.stale_after_secs,
+            });
+            findings.extend(rows.findings);
+            status.extend(rows.status);
+        }
+        Ok((findings, status))
     }
 }
 
@@ -720,9 +766,16 @@ pub async fn export_data_dir(
     let partial = std::path::PathBuf::from(partial);
     let file = std::fs::File::create(&partial)
         .with_context(|| format!("creating {}", partial.display()))?;
-    let file = exporter.write(plan, std::io::BufWriter::new(file)).await?;
-    let file = file.into_inner().map_err(|e| e.into_error())?;
-    file.sync_all()?;
+    let written = async {
+        let file = exporter.write(plan, std::io::BufWriter::new(file)).await?;
+        let file = file.into_inner().map_err(|e| e.into_error())?;
+        file.sync_all()?;
+        anyhow::Ok(())
+    };
+    if let Err(e) = written.await {
+        let _ = std::fs::remove_file(&partial);
+        return Err(e);
+    }
     std::fs::rename(&partial, out).with_context(|| format!("writing {}", out.display()))?;
     Ok((entries, size))
 }
