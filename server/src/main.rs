@@ -295,15 +295,14 @@ fn export_bundle(a: ExportArgs) -> anyhow::Result<()> {
         to: time(&a.to, false)?,
     };
     let started = std::time::Instant::now();
-    let (entries, size) = current_thread()?.block_on(
-        evidence_server::service::export::export_data_dir(
+    let (entries, size) =
+        current_thread()?.block_on(evidence_server::service::export::export_data_dir(
             &a.data_dir,
             &a.out,
             &req,
             (config.stale_after_us() / 1_000_000).max(0) as u64,
             a.max_entries,
-        ),
-    )?;
+        ))?;
     println!(
         "wrote {}: {entries} entries, final checkpoint of {size} entries, in {:.2} s",
         a.out.display(),

@@ -294,7 +294,10 @@ fn an_agent_refuses_the_receipt_of_a_server_that_rewrote_the_history_it_witnesse
         .unwrap();
     assert!(!refused.status.success());
     let stderr = String::from_utf8_lossy(&refused.stderr);
-    assert!(stderr.contains("does not extend the checkpoint"), "{stderr}");
+    assert!(
+        stderr.contains("does not extend the checkpoint"),
+        "{stderr}"
+    );
     // A server that also forgets what it signed starts, and only the witnesses can tell.
     rewrite_first_log_entry(&db, true);
     server.restart();

@@ -211,8 +211,9 @@ fn reports_become_evidence_findings_and_status_now_and_in_the_past() {
         assert_eq!(openapi["openapi"], "3.1.0");
         assert!(openapi["paths"]["/v1/snapshot"]["get"].is_object());
         let log = server.get("/v1/admin/log/verify", a_).await.1;
-        // 4 reports and 4 key events (host-a and host-b enrolled, a rotation, an approval).
-        assert_eq!((log["ok"].as_bool(), log["entries"].as_u64()), (Some(true), Some(8)));
+        // 4 reports, 5 key events (host-a and host-b enrolled, a rotation, an approval, host-a's
+        // revocation) and 1 policy version.
+        assert_eq!((log["ok"].as_bool(), log["entries"].as_u64()), (Some(true), Some(10)));
     });
 }
 

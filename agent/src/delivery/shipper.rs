@@ -58,7 +58,8 @@ impl Shipper<'_> {
                     continue;
                 }
             };
-            let witnessed = match self.outbox.lock().expect("outbox lock").witness() {
+            let witness = self.outbox.lock().expect("outbox lock").witness();
+            let witnessed = match witness {
                 Ok(witnessed) => witnessed,
                 Err(err) => {
                     // Never guess: a lost witness would let a rewritten log pass unseen.

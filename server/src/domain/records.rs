@@ -46,6 +46,9 @@ pub enum KeyEventKind {
     Rekeyed,
     /// An admin approved a pending key.
     Approved,
+    /// An admin revoked the host: no report of it is accepted after this (names the key that
+    /// was active).
+    Revoked,
 }
 
 impl KeyEventKind {
@@ -56,6 +59,7 @@ impl KeyEventKind {
             KeyEventKind::Rotated => "rotated",
             KeyEventKind::Rekeyed => "rekeyed",
             KeyEventKind::Approved => "approved",
+            KeyEventKind::Revoked => "revoked",
         }
     }
 }

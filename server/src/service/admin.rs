@@ -261,11 +261,11 @@ impl Services {
             .set_policy(
                 &serde_json::to_string(&policy).map_err(ServiceError::internal)?,
                 now,
+                &self.server_key.key_id(),
             )
             .await?;
         let policy = Arc::new(policy);
         self.caches.set_policy(policy.clone());
-                &self.server_key.key_id(),
         let mut updates = Vec::new();
         for (host_id, bytes) in self.store.latest_facts().await? {
             let report =
@@ -290,7 +290,7 @@ impl Services {
     pub async fn revoke_host(&self, caller: &Caller, host_id: &str) -> ServiceResult<()> {
         let found = self
             .store
-            .revoke_host(host_id, crate::time::now_us())
+            .revoke_host(host_id, &caller.token_id, crate::time::now_us())
             .await?;
         self.reload_credentials().await?;
         if !found {

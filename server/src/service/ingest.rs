@@ -6,9 +6,11 @@
 //! after the commit; after a commit the writer updates the fleet cache.
 //!
 //! The batch's transaction also signs one checkpoint of the log (one signature per group
-//! commit, not per report), and the writer proves each new report's inclusion in it from the
-//! tree's old edge and the batch's leaves, in memory. The receipt adds the consistency proof
-//! from the checkpoint the report says its agent witnessed, read from the store.
+//! commit, not per report). The writer keeps the newest part of the tree in memory (a
+//! [`Extended`] window over the last batches' leaves, up to [`PROOF_WINDOW`]) and proves from
+//! it each new report's inclusion in that checkpoint and the checkpoint's consistency with the
+//! one the report's agent last verified; only an agent whose checkpoint is older than the
+//! window gets its consistency proof from the store.
 
 use std::sync::Arc;
 
@@ -31,7 +33,13 @@ pub struct Included {
     checkpoint: String,
     size: u64,
     inclusion: Vec<Digest>,
+    /// From the agent's witnessed size, when the window holds it.
+    consistency: Option<Vec<Digest>>,
 }
+
+/// How many of the newest log entries the writer keeps in memory for proofs (32 bytes each,
+/// plus their subtrees: about 5 MiB).
+pub const PROOF_WINDOW: usize = 1 << 16;
 
 /// One verified report waiting to be committed.
 pub struct Job {
@@ -39,6 +47,9 @@ pub struct Job {
     /// The parsed facts (full reports), to re-evaluate if the policy changed meanwhile.
     facts: Option<Facts>,
     policy_version: u64,
+    /// The size of the checkpoint the agent last verified (its receipt's consistency proof
+    /// starts there).
+    witnessed: Option<u64>,
     reply: oneshot::Sender<JobResult>,
 }
 
@@ -65,6 +76,7 @@ pub(super) fn spawn_writer(
     mut rx: mpsc::Receiver<Job>,
 ) {
     tokio::spawn(async move {
+        let mut window = Extended::default();
         while let Some(first) = rx.recv().await {
             let mut jobs = vec![first];
             while jobs.len() < max_batch {
@@ -73,7 +85,15 @@ pub(super) fn spawn_writer(
                     Err(_) => break,
                 }
             }
-            commit(store.as_ref(), &signer, &caches, &metrics, jobs).await;
+            commit(
+                store.as_ref(),
+                &signer,
+                &caches,
+                &metrics,
+                &mut window,
+                jobs,
+            )
+            .await;
         }
     });
 }
@@ -83,6 +103,7 @@ async fn commit(
     signer: &Arc<dyn CheckpointSigner>,
     caches: &Caches,
     metrics: &Metrics,
+    window: &mut Extended,
     mut jobs: Vec<Job>,
 ) {
     let (version, policy) = caches.policy();
@@ -96,18 +117,21 @@ async fn commit(
         }
     }
     let items: Vec<AppendItem> = jobs.iter_mut().map(|j| take_item(&mut j.item)).collect();
+    let witnessed: Vec<Option<u64>> = jobs.iter().map(|j| j.witnessed).collect();
     let results: Vec<JobResult> = match store.append_reports(&items, signer.clone()).await {
-        Ok(batch) => included(batch),
+        Ok(batch) => included(batch, window, &witnessed),
         // One bad item must not sink the others: retry one by one.
         Err(_) if items.len() > 1 => {
             let mut out = Vec::with_capacity(items.len());
-            for item in &items {
+            for (item, witnessed) in items.iter().zip(&witnessed) {
                 out.push(
                     match store
                         .append_reports(std::slice::from_ref(item), signer.clone())
                         .await
                     {
-                        Ok(batch) => included(batch).remove(0),
+                        Ok(batch) => {
+                            included(batch, window, std::slice::from_ref(witnessed)).remove(0)
+                        }
                         Err(e) => Err(e.to_string()),
                     },
                 );
@@ -135,10 +159,14 @@ async fn commit(
     }
 }
 
-/// Each new report's inclusion proof against the batch's checkpoint, computed in memory from
-/// the tree's edge before the batch and the batch's leaves (retries get theirs later, from the
-/// store).
-fn included(batch: crate::store::AppendBatch) -> Vec<JobResult> {
+/// Each new report's inclusion proof against the batch's checkpoint, and the consistency
+/// proof from its agent's witnessed size, from the window (moved on by the batch's leaves;
+/// retries get their proofs later, from the store).
+fn included(
+    batch: crate::store::AppendBatch,
+    window: &mut Extended,
+    witnessed: &[Option<u64>],
+) -> Vec<JobResult> {
     let Some(growth) = batch.growth else {
         return batch
             .results
@@ -146,20 +174,30 @@ fn included(batch: crate::store::AppendBatch) -> Vec<JobResult> {
             .map(|r| Ok(r.map(|a| (a, None))))
             .collect();
     };
-    let tree = Extended::new(&growth.before, &growth.leaves);
+    // Entries appended outside the writer (key events, policy versions) or a full window:
+    // start over at the batch's edge.
+    if merkle::LeafHashes::len(window) != growth.before.size() || window.window_len() > PROOF_WINDOW
+    {
+        *window = Extended::new(growth.before.clone(), &[]);
+    }
+    growth.leaves.iter().for_each(|leaf| window.push(*leaf));
     let size = growth.checkpoint.size;
     batch
         .results
         .into_iter()
-        .map(|result| {
+        .zip(witnessed)
+        .map(|(result, witnessed)| {
             Ok(result.map(|appended| {
                 let proof = (!appended.duplicate)
-                    .then(|| merkle::inclusion_proof(appended.log_index, size, &tree).ok())
+                    .then(|| merkle::inclusion_proof(appended.log_index, size, &*window).ok())
                     .flatten()
                     .map(|inclusion| Included {
                         checkpoint: growth.checkpoint.note.clone(),
                         size,
                         inclusion,
+                        consistency: witnessed
+                            .filter(|&w| w >= window.start_size() && w <= size)
+                            .and_then(|w| merkle::consistency_proof(w, size, &*window).ok()),
                     });
                 (appended, proof)
             }))
@@ -322,6 +360,7 @@ impl Services {
                 item,
                 facts,
                 policy_version,
+                witnessed,
                 reply: tx,
             })
             .await
@@ -345,14 +384,17 @@ impl Services {
                     checkpoint: latest.note,
                     size: latest.size,
                     inclusion,
+                    consistency: None,
                 }
             }
         };
-        let consistency = match witnessed {
-            Some(from) if from <= included.size => {
+        let consistency = match (included.consistency, witnessed) {
+            (Some(proof), _) => Some(proof),
+            // Older than the writer's window: from the store.
+            (None, Some(from)) if from <= included.size => {
                 self.store.consistency_proof(from, included.size).await?
             }
-            _ => None,
+            (None, _) => None,
         };
         let receipt = Receipt {
             report_digest: appended.digest,

@@ -72,10 +72,10 @@ impl Services {
         metrics: Arc<Metrics>,
         index: CheckIndex,
     ) -> StoreResult<Arc<Self>> {
-        let policy = match store.policy_at(i64::MAX).await? {
-            Some(json) => OrgPolicy::from_json(json.as_bytes())
         // Policy versions stored before they were evidence-log entries get theirs now.
         store.log_policy_versions(&server_key.key_id()).await?;
+        let policy = match store.policy_at(i64::MAX).await? {
+            Some(json) => OrgPolicy::from_json(json.as_bytes())
                 .map_err(|e| crate::store::StoreError::Corrupt(format!("stored policy: {e}")))?,
             None => OrgPolicy::default(),
         };
@@ -84,6 +84,8 @@ impl Services {
         caches.set_tokens(&store.tokens().await?);
         caches.set_fleet(store.fleet_at(i64::MAX, caches.index.clone()).await?);
         let server_key = Arc::new(server_key);
+        let checkpoints = checkpoints::Checkpointer::new(store.clone(), server_key.clone());
+        checkpoints.check_extends_last().await?;
         let (tx, rx) = tokio::sync::mpsc::channel(16_384);
         ingest::spawn_writer(
             store.clone(),
@@ -94,7 +96,7 @@ impl Services {
             rx,
         );
         Ok(Arc::new(Self {
-            checkpoints: checkpoints::Checkpointer::new(store.clone(), server_key.clone()),
+            checkpoints,
             enroll_limit: crate::limits::RateLimiter::new(
                 config.enroll_burst_per_secret,
                 config.enroll_per_minute_per_secret,

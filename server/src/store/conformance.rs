@@ -463,7 +463,7 @@ async fn a_revoked_host_cannot_enroll_again(s: &dyn Store) {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(s.revoke_host("h-m1", T0 + 6).await.unwrap(), true);
+    assert_eq!(s.revoke_host("h-m1", "admin", T0 + 6).await.unwrap(), true);
     secret(s, "fresh", false, T0 + 7).await;
     assert_eq!(
         s.enroll(&attempt("fresh", 5, "m1", T0 + 8)).await.unwrap(),
@@ -888,17 +888,34 @@ async fn a_revoked_host_cannot_append(s: &dyn Store) {
     append(s, item(&h, "k1", 1, None, "full", T0, vec![]))
         .await
         .unwrap();
-    assert_eq!(s.revoke_host(&h, T0 + 2).await.unwrap(), true);
+    assert_eq!(s.revoke_host(&h, "admin", T0 + 2).await.unwrap(), true);
     assert_eq!(
         append(s, item(&h, "k1", 2, None, "y", T0, vec![])).await,
         Err(AppendRefusal::HostRevoked)
     );
+    // The revocation is a logged key event naming the active key; revoking again adds none.
+    assert_eq!(s.revoke_host(&h, "admin", T0 + 3).await.unwrap(), true);
+    let revoked: Vec<_> = s
+        .host(&h)
+        .await
+        .unwrap()
+        .expect("host")
+        .key_events
+        .into_iter()
+        .filter(|e| e.event == KeyEventKind::Revoked)
+        .map(|e| (e.key_id, e.authorized_by, e.at, e.log_index))
+        .collect();
+    assert_eq!(
+        revoked,
+        vec![("k1".to_string(), "admin".to_string(), T0 + 2, Some(2))]
+    );
+    assert_eq!(s.revoke_host("nobody", "admin", T0).await.unwrap(), false);
 }
 
 async fn revoked_hosts_are_counted(s: &dyn Store) {
     let h = enrolled(s, "m", 1).await;
     enrolled(s, "n", 2).await;
-    s.revoke_host(&h, T0 + 2).await.unwrap();
+    s.revoke_host(&h, "admin", T0 + 2).await.unwrap();
     let counts = s.counts().await.unwrap();
     assert_eq!((counts.hosts, counts.revoked_hosts), (2, 1));
 }
@@ -1657,7 +1674,7 @@ async fn a_batch_signs_one_checkpoint_and_its_growth_proves_each_new_report(s: &
         s.latest_checkpoint().await.unwrap(),
         Some(growth.checkpoint.clone())
     );
-    let tree = evidence_protocol::merkle::Extended::new(&growth.before, &growth.leaves);
+    let tree = evidence_protocol::merkle::Extended::new(growth.before.clone(), &growth.leaves);
     for result in batch.results.into_iter().flatten() {
         let in_memory =
             evidence_protocol::merkle::inclusion_proof(result.log_index, 5, &tree).unwrap();

@@ -95,7 +95,7 @@ pub trait Store: Send + Sync + 'static {
         rotation: &KeyRotation,
     ) -> StoreResult<Result<EnrollOutcome, RotateRefusal>>;
     /// Revokes a host: its keys stop working and it cannot enroll again. False if unknown.
-    async fn revoke_host(&self, host_id: &str, now: i64) -> StoreResult<bool>;
+    async fn revoke_host(&self, host_id: &str, authorized_by: &str, now: i64) -> StoreResult<bool>;
 
     // ---- enrollment secrets and API tokens (secrets stored as SHA-256 hashes) ----
     async fn create_secret(&self, secret: &SecretRecord) -> StoreResult<()>;
@@ -188,7 +188,6 @@ pub trait Store: Send + Sync + 'static {
     async fn log_policy_versions(&self, key_id: &str) -> StoreResult<u64>;
     /// The policy in force at `at` (latest version at or before it).
     async fn policy_at(&self, at: i64) -> StoreResult<Option<String>>;
-}
 
     // ---- evidence bundles (reads for the exporter) ----
     /// The entries `filter` selects, without bodies, in log order (at most `filter.limit`).
@@ -215,3 +214,4 @@ pub trait Store: Send + Sync + 'static {
     /// The leaf hashes of the first `size` entries (fewer when the tree is smaller), in order:
     /// every proof of an export computed in memory from one read.
     async fn leaf_hashes(&self, size: u64) -> StoreResult<Vec<Digest>>;
+}

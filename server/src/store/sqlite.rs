@@ -27,7 +27,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         5,
         include_str!("../../migrations/sqlite/0005_report_signatures.sql"),
     ),
-    (6, include_str!("../../migrations/sqlite/0006_policy_log.sql")),
+    (
+        6,
+        include_str!("../../migrations/sqlite/0006_policy_log.sql"),
+    ),
 ];
 
 /// The synchronous SQLite engine: every method is one transaction.
@@ -430,15 +433,55 @@ impl Sqlite {
         })
     }
 
-    pub fn revoke_host(&self, host_id: &str, now: i64) -> StoreResult<bool> {
+    /// Revokes a host (once: a second call changes nothing); the revocation is a key event in
+    /// the evidence log naming the key that was active, so a bundle proves it.
+    pub fn revoke_host(&self, host_id: &str, authorized_by: &str, now: i64) -> StoreResult<bool> {
         self.write(|tx| {
-            let n = tx
-                .execute(
-                    "UPDATE hosts SET revoked_at = COALESCE(revoked_at, ?2) WHERE host_id = ?1",
-                    params![host_id, now],
+            let revoked_at: Option<Option<i64>> = tx
+                .query_row(
+                    "SELECT revoked_at FROM hosts WHERE host_id = ?1",
+                    [host_id],
+                    |r| r.get(0),
                 )
+                .optional()
                 .map_err(db)?;
-            Ok(n == 1)
+            match revoked_at {
+                None => return Ok(false),
+                Some(Some(_)) => return Ok(true),
+                Some(None) => {}
+            }
+            tx.execute(
+                "UPDATE hosts SET revoked_at = ?2 WHERE host_id = ?1",
+                params![host_id, now],
+            )
+            .map_err(db)?;
+            let active: Option<(String, Vec<u8>)> = tx
+                .query_row(
+                    "SELECT key_id, public_key FROM host_keys WHERE host_id = ?1 AND state = 'active'",
+                    [host_id],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()
+                .map_err(db)?;
+            if let Some((key_id, public_key)) = active {
+                let public_key: [u8; 32] = public_key
+                    .try_into()
+                    .map_err(|_| StoreError::Corrupt("public key is not 32 bytes".into()))?;
+                record_key_change(
+                    tx,
+                    &KeyChange {
+                        host_id,
+                        event: KeyEventKind::Revoked,
+                        key_id: &key_id,
+                        public_key: &public_key,
+                        previous_key_id: None,
+                        authorized_by,
+                        at: now,
+                        proof: None,
+                    },
+                )?;
+            }
+            Ok(true)
         })
     }
 
@@ -675,11 +718,10 @@ impl Sqlite {
     /// proof benchmark builds a tree of ten million leaves in minutes.
     pub fn append_tree_leaves_for_bench(&self, leaves: &[Digest]) -> StoreResult<()> {
         self.write(|tx| {
-            let mut index =
+            let first =
                 evidence_protocol::LeafHashes::len(&super::sqlite_tree::StoredTree::open(tx)?);
-            for leaf in leaves {
+            for (index, leaf) in (first..).zip(leaves) {
                 super::sqlite_tree::add_leaf_hash(tx, index, *leaf)?;
-                index += 1;
             }
             Ok(())
         })
@@ -798,9 +840,9 @@ impl Store for SqliteStore {
         let r = rotation.clone();
         self.run(move |db| db.rotate_key(&r)).await
     }
-    async fn revoke_host(&self, host_id: &str, now: i64) -> StoreResult<bool> {
-        let h = host_id.to_owned();
-        self.run(move |db| db.revoke_host(&h, now)).await
+    async fn revoke_host(&self, host_id: &str, authorized_by: &str, now: i64) -> StoreResult<bool> {
+        let (h, by) = (host_id.to_owned(), authorized_by.to_owned());
+        self.run(move |db| db.revoke_host(&h, &by, now)).await
     }
     async fn create_secret(&self, secret: &SecretRecord) -> StoreResult<()> {
         let s = secret.clone();

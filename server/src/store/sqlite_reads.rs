@@ -29,6 +29,7 @@ fn key_event_kind(s: &str) -> Option<KeyEventKind> {
         KeyEventKind::Rotated,
         KeyEventKind::Rekeyed,
         KeyEventKind::Approved,
+        KeyEventKind::Revoked,
     ]
     .into_iter()
     .find(|k| k.as_str() == s)

@@ -24,7 +24,11 @@ pub(super) fn add_leaf(conn: &Connection, index: u64, leaf: &LogLeaf) -> StoreRe
 }
 
 /// [`add_leaf`] given the leaf's hash.
-pub(super) fn add_leaf_hash(conn: &Connection, index: u64, leaf_hash: Digest) -> StoreResult<Digest> {
+pub(super) fn add_leaf_hash(
+    conn: &Connection,
+    index: u64,
+    leaf_hash: Digest,
+) -> StoreResult<Digest> {
     let mut insert = conn
         .prepare_cached("INSERT INTO merkle_nodes (level, idx, hash) VALUES (?1, ?2, ?3)")
         .map_err(db)?;

@@ -170,7 +170,7 @@ mod tests {
         report(&s, "h", 1, "unreadable").await;
         report(&s, "h", 2, "timed out").await;
         report(&s, "r", 1, "unreadable").await;
-        assert!(s.revoke_host("r", 5).await.unwrap());
+        assert!(s.revoke_host("r", "admin", 5).await.unwrap());
         s
     }
 

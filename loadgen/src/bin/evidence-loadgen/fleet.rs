@@ -226,7 +226,10 @@ pub fn proof_bench(entries: u64, queries: usize) -> anyhow::Result<()> {
         store.append_tree_leaves_for_bench(&batch)?;
     }
     let (size, root) = store.tree_head()?;
-    eprintln!("built a tree of {size} leaves in {:.1}s", t.elapsed().as_secs_f64());
+    eprintln!(
+        "built a tree of {size} leaves in {:.1}s",
+        t.elapsed().as_secs_f64()
+    );
     // A fixed pseudo-random sequence (splitmix64), so runs are comparable.
     let mut state = 0x9e37_79b9_7f4a_7c15u64;
     let mut random = move |below: u64| {
@@ -268,4 +271,3 @@ pub fn proof_bench(entries: u64, queries: usize) -> anyhow::Result<()> {
     summary("consistency_proof", consistency);
     Ok(())
 }
-
