@@ -54,6 +54,13 @@ enum Command {
     /// selected hosts, controls and period, signed with the server key. Runs beside a serving
     /// server.
     ExportBundle(ExportArgs),
+    /// Print the server's log key as a C2SP verifier key (`name+id+key`): what an auditor
+    /// obtains out of band and passes to `evidence-verify --server-key`.
+    LogKey {
+        /// Data directory (default ./evidence-data).
+        #[arg(long, default_value = "evidence-data")]
+        data_dir: PathBuf,
+    },
     /// Recovery: mint a new admin token in an existing store (whoever can read the data
     /// directory can do this; a running server accepts the token within seconds).
     AdminToken {
@@ -194,6 +201,20 @@ fn main() -> anyhow::Result<()> {
             listen,
             interval_secs,
         } => evidence_server::preview::run(&dir, listen, interval_secs),
+        Command::LogKey { data_dir } => {
+            let key_file = data_dir.join(evidence_server::datadir::SERVER_KEY);
+            let key = evidence_protocol::SigningKey::from_pkcs8(
+                &std::fs::read(&key_file)
+                    .with_context(|| format!("reading {}", key_file.display()))?,
+            )
+            .with_context(|| format!("{} is not an Ed25519 key", key_file.display()))?;
+            let origin = evidence_server::service::checkpoints::origin(&key);
+            println!(
+                "{}",
+                evidence_protocol::checkpoint::note::verifier_key(&origin, &key.public_key())?
+            );
+            Ok(())
+        }
         Command::VerifyLog { data_dir, deep } => {
             let store = evidence_server::datadir::existing_store(&data_dir)?;
             let rt = current_thread()?;

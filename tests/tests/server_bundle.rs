@@ -98,8 +98,15 @@ fn an_exported_bundle_holds_the_selection_is_byte_identical_again_and_verifies()
             .send("PUT", "/v1/admin/policy", a_, Some("application/json"), serde_json::to_vec(&policy).unwrap())
             .await;
         assert_eq!(s, 200, "{v}");
-        let key = std::fs::read(data.join("server-key.pk8")).unwrap();
-        let server_key = evidence_protocol::SigningKey::from_pkcs8(&key).unwrap().public_key_b64();
+        // The auditor's copy of the log key, as the server prints it (C2SP verifier key).
+        let out = std::process::Command::new(evidence_tests::binary("evidence-server"))
+            .args(["log-key", "--data-dir"])
+            .arg(&data)
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        let server_key = String::from_utf8(out.stdout).unwrap().trim().to_string();
+        assert!(server_key.starts_with("evidence-server/ed25519:"), "{server_key}");
         (a.host_id.clone(), b.host_id.clone(), server_key)
     });
     let to = "2100-01-01T00:00:00Z";

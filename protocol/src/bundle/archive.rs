@@ -24,8 +24,21 @@ pub const MANIFEST_SIG: &str = "manifest.sig";
 pub const FINAL_CHECKPOINT: &str = "checkpoints/final.note";
 /// The most files an archive may hold.
 pub const MAX_FILES: u64 = 2_000_000;
-/// The largest file an archive may hold (16 MiB).
+/// The largest entry, checkpoint or manifest file an archive may hold (16 MiB: a report body
+/// is capped far below).
 pub const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
+/// The largest fleet-wide table (findings, status, chains, consistency steps) an archive may
+/// hold (2 GiB: about 800,000 hosts' findings as CSV).
+pub const MAX_TABLE_BYTES: u64 = 2 * 1024 * 1024 * 1024;
+
+/// The size limit of the file `name`: tables may be fleet-sized, every other file is small.
+pub fn max_file_bytes(name: &str) -> u64 {
+    if name.contains('/') || name.starts_with("manifest.") {
+        MAX_FILE_BYTES
+    } else {
+        MAX_TABLE_BYTES
+    }
+}
 /// The largest archive read (8 GiB).
 pub const MAX_ARCHIVE_BYTES: u64 = 8 * 1024 * 1024 * 1024;
 
@@ -227,11 +240,11 @@ impl<W: Write> BundleWriter<W> {
                 });
             }
         }
-        if bytes.len() as u64 > MAX_FILE_BYTES {
+        if bytes.len() as u64 > max_file_bytes(name) {
             return Err(BundleError::FileTooLarge {
                 name: name.to_string(),
                 size: bytes.len() as u64,
-                max: MAX_FILE_BYTES,
+                max: max_file_bytes(name),
             });
         }
         self.last = Some(name.to_string());
@@ -374,12 +387,9 @@ impl Bundle {
                 });
             }
             let size = entry.size();
-            if size > MAX_FILE_BYTES {
-                return Err(BundleError::FileTooLarge {
-                    name,
-                    size,
-                    max: MAX_FILE_BYTES,
-                });
+            if size > max_file_bytes(&name) {
+                let max = max_file_bytes(&name);
+                return Err(BundleError::FileTooLarge { name, size, max });
             }
             if files.contains_key(&name) {
                 return Err(BundleError::DuplicateFile { name });

@@ -18,9 +18,9 @@ mod types;
 
 pub use archive::{
     checkpoint_path, entry_body_path, entry_meta_path, is_bundle_path, manifest_sig_text,
-    parse_checkpoint_path, parse_entry_path, write_archive, Bundle, BundleError, BundleWriter,
-    CheckpointFile, EntryFile, FINAL_CHECKPOINT, MANIFEST, MANIFEST_SIG, MAX_ARCHIVE_BYTES,
-    MAX_FILES, MAX_FILE_BYTES,
+    max_file_bytes, parse_checkpoint_path, parse_entry_path, write_archive, Bundle, BundleError,
+    BundleWriter, CheckpointFile, EntryFile, FINAL_CHECKPOINT, MANIFEST, MANIFEST_SIG,
+    MAX_ARCHIVE_BYTES, MAX_FILES, MAX_FILE_BYTES, MAX_TABLE_BYTES,
 };
 pub use chain::{chain_of, ChainLink};
 pub use csv::{csv_cell, findings_csv, status_csv};

@@ -169,11 +169,16 @@ fn the_reader_refuses_unexpected_paths_duplicates_escapes_and_links_naming_the_f
 }
 
 #[test]
-fn the_reader_refuses_a_file_over_16_mib_before_reading_it() {
+fn the_reader_refuses_a_file_over_its_limit_before_reading_it() {
+    assert_eq!(
+        max_file_bytes("entries/00000000000000000001.body"),
+        MAX_FILE_BYTES
+    );
+    assert_eq!(max_file_bytes("findings.csv"), MAX_TABLE_BYTES);
     let mut b = tar::Builder::new(Vec::new());
     let mut h = tar::Header::new_ustar();
     h.set_path("findings.csv").unwrap();
-    h.set_size(MAX_FILE_BYTES + 1);
+    h.set_size(MAX_TABLE_BYTES + 1);
     h.set_entry_type(tar::EntryType::Regular);
     h.set_cksum();
     // Only the header: the reader must stop at the size, not read on.

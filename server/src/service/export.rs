@@ -23,10 +23,10 @@ use std::sync::Arc;
 
 use evidence_controls::{derive_rows, Derivation, OrgPolicy, PolicyEvidence, ReportEvidence};
 use evidence_protocol::bundle::{
-    chain_of, checkpoint_path, findings_csv, status_csv, BundleError, BundleManifest, BundleWriter,
-    ChainLink, ConsistencyStep, EntryKind, EntryMeta, FindingRow, HostChain, Period, Selection,
-    StatusRow, TreeHead, CHAINS, CONSISTENCY, FINAL_CHECKPOINT, FINDINGS_CSV, FINDINGS_JSON,
-    FORMAT, MAX_FILES, MAX_FILE_BYTES, STATUS_CSV, STATUS_JSON,
+    chain_of, checkpoint_path, findings_csv, max_file_bytes, status_csv, BundleError,
+    BundleManifest, BundleWriter, ChainLink, ConsistencyStep, EntryKind, EntryMeta, FindingRow,
+    HostChain, Period, Selection, StatusRow, TreeHead, CHAINS, CONSISTENCY, FINAL_CHECKPOINT,
+    FINDINGS_CSV, FINDINGS_JSON, FORMAT, MAX_FILES, STATUS_CSV, STATUS_JSON,
 };
 use evidence_protocol::merkle::{self, LeafHashes};
 use evidence_protocol::{Digest, Report, SigningKey};
@@ -530,11 +530,14 @@ impl Exporter {
             (STATUS_JSON, json(STATUS_JSON, &status)?),
         ];
         drop((findings, status));
-        if let Some((name, bytes)) = rows.iter().find(|(_, b)| b.len() as u64 > MAX_FILE_BYTES) {
+        if let Some((name, bytes)) = rows
+            .iter()
+            .find(|(name, b)| b.len() as u64 > max_file_bytes(name))
+        {
             return Err(ExportError::RowsTooLarge {
                 name,
                 size: bytes.len(),
-                max: MAX_FILE_BYTES,
+                max: max_file_bytes(name),
             });
         }
         let manifest = BundleManifest {
