@@ -20,7 +20,7 @@ use evidence_protocol::bundle::{
 use evidence_protocol::log_entry::format_micros;
 use evidence_protocol::{Digest, Report};
 
-use crate::{control_status, evaluate, ControlStatus, OrgPolicy, Status, Verdicts};
+use crate::{evaluate, status_with_reason, ControlStatus, OrgPolicy, Status};
 
 impl From<Status> for CheckVerdict {
     fn from(s: Status) -> Self {
@@ -231,33 +231,8 @@ pub fn derive_rows(d: &Derivation<'_>) -> DerivedRows {
             } else {
                 Vec::new()
             };
-            let justification = policy.not_applicable(control);
-            let mut verdicts = Verdicts::default();
-            checks.iter().for_each(|c| verdicts.add(c.0));
-            let s = control_status(justification.is_none(), stale.is_none(), verdicts);
-            let reasons = |want: Status| {
-                checks
-                    .iter()
-                    .filter(|c| c.0 == want)
-                    .map(|(_, check, reason)| {
-                        format!("{check}: {}", reason.unwrap_or(want.as_str()))
-                    })
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            };
-            let reason = match (s, justification, &stale) {
-                (ControlStatus::NotApplicable, Some(j), _) => {
-                    Some(format!("statement of applicability: {j}"))
-                }
-                (ControlStatus::Unknown, _, Some(stale)) => Some(stale.clone()),
-                (ControlStatus::Unknown, _, None) if checks.is_empty() => {
-                    Some("no evidence".into())
-                }
-                (ControlStatus::Unknown, _, None) => Some(reasons(Status::Error)),
-                (ControlStatus::Fail, _, _) => Some(reasons(Status::Fail)),
-                (ControlStatus::NotApplicable, None, _) => Some(reasons(Status::NotApplicable)),
-                (ControlStatus::Pass, _, _) => None,
-            };
+            let (s, reason) =
+                status_with_reason(policy.not_applicable(control), stale.as_deref(), &checks);
             status.push(StatusRow {
                 host_id: host.clone(),
                 control: control.clone(),

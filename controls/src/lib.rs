@@ -27,4 +27,4 @@ pub use finding::{Finding, Outcome, Status};
 pub use mapping::{check_mappings, CheckMapping, ControlLink, MappingError, Relationship};
 pub use org_policy::{Applicability, OrgPolicy, OrgPolicyError};
 pub use policy::{Policy, PolicyError};
-pub use status::{control_status, ControlStatus, Verdicts};
+pub use status::{control_status, status_with_reason, ControlStatus, Verdicts};

@@ -75,3 +75,38 @@ pub fn control_status(applicable: bool, fresh: bool, verdicts: Verdicts) -> Cont
         ControlStatus::NotApplicable
     }
 }
+
+/// A control's status on one host and why, when it is not a pass: the Statement of
+/// Applicability's justification, the staleness, "no evidence", or the failing (erroring, not
+/// applicable) checks with their reasons. `justification` is set when the control is declared
+/// not applicable; `stale` when the host's evidence does not count; `checks` are the verdicts,
+/// check ids and reasons of the checks that evidence the control (empty when stale).
+pub fn status_with_reason(
+    justification: Option<&str>,
+    stale: Option<&str>,
+    checks: &[(Status, &str, Option<&str>)],
+) -> (ControlStatus, Option<String>) {
+    let mut verdicts = Verdicts::default();
+    checks.iter().for_each(|c| verdicts.add(c.0));
+    let status = control_status(justification.is_none(), stale.is_none(), verdicts);
+    let reasons = |want: Status| {
+        checks
+            .iter()
+            .filter(|c| c.0 == want)
+            .map(|(_, check, reason)| format!("{check}: {}", reason.unwrap_or(want.as_str())))
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    let reason = match (status, justification, stale) {
+        (ControlStatus::NotApplicable, Some(j), _) => {
+            Some(format!("statement of applicability: {j}"))
+        }
+        (ControlStatus::Unknown, _, Some(stale)) => Some(stale.to_string()),
+        (ControlStatus::Unknown, _, None) if checks.is_empty() => Some("no evidence".into()),
+        (ControlStatus::Unknown, _, None) => Some(reasons(Status::Error)),
+        (ControlStatus::Fail, _, _) => Some(reasons(Status::Fail)),
+        (ControlStatus::NotApplicable, None, _) => Some(reasons(Status::NotApplicable)),
+        (ControlStatus::Pass, _, _) => None,
+    };
+    (status, reason)
+}

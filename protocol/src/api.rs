@@ -10,8 +10,9 @@
 //! * `POST /v1/reports` ([`REPORTS_PATH`]): body = the report's exact bytes
 //!   ([`crate::Report::to_bytes`]), `Content-Type: application/json`, [`SIGNATURE_HEADER`] =
 //!   base64 Ed25519 signature over the body, [`KEY_ID_HEADER`] = the signing key's id.
-//!   `200` + [`crate::SignedReceipt`] once the report is committed. Re-sending the exact bytes
-//!   of an already accepted report returns its original receipt (`200`), so the agent may retry
+//!   `200` + [`crate::Receipt`] (the signed checkpoint, inclusion and consistency proofs) once
+//!   the report is committed. Re-sending the exact bytes of an already accepted report returns
+//!   a receipt for it against the latest checkpoint (`200`), so the agent may retry
 //!   anything it holds no receipt for. Any other report whose `seq` is not above the last
 //!   accepted one is refused with `409`.
 //!

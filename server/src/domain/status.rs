@@ -241,34 +241,11 @@ pub fn host_controls(
         .iter()
         .zip(per)
         .map(|(control, checks)| {
-            let justification = policy.not_applicable(control);
-            let mut verdicts = Verdicts::default();
-            checks.iter().for_each(|c| verdicts.add(c.0));
-            let status = control_status(justification.is_none(), stale.is_none(), verdicts);
-            let reasons = |want: Status| {
-                checks
-                    .iter()
-                    .filter(|c| c.0 == want)
-                    .map(|(_, check, reason)| {
-                        format!("{check}: {}", reason.unwrap_or(want.as_str()))
-                    })
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            };
-            let reason = match (status, justification, &stale) {
-                (ControlStatus::NotApplicable, Some(j), _) => {
-                    Some(format!("statement of applicability: {j}"))
-                }
-                (ControlStatus::Unknown, _, Some(stale)) => Some(stale.clone()),
-                (ControlStatus::Unknown, _, None) if checks.is_empty() => {
-                    Some("no evidence".into())
-                }
-                (ControlStatus::Unknown, _, None) => Some(reasons(Status::Error)),
-                (ControlStatus::Fail, _, _) => Some(reasons(Status::Fail)),
-                (ControlStatus::NotApplicable, None, _) => Some(reasons(Status::NotApplicable)),
-                (ControlStatus::Pass, _, _) => None,
-            };
-            (status, reason)
+            evidence_controls::status_with_reason(
+                policy.not_applicable(control),
+                stale.as_deref(),
+                &checks,
+            )
         })
         .collect()
 }

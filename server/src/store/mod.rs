@@ -177,7 +177,7 @@ pub trait Store: Send + Sync + 'static {
     async fn checkpoint(&self, size: u64) -> StoreResult<Option<StoredCheckpoint>>;
 
     // ---- policy ----
-    /// Records a policy version (JSON of `domain::policy::OrgPolicy`) effective from `at`, and
+    /// Records a policy version (JSON of `evidence_controls::OrgPolicy`) effective from `at`, and
     /// in the same transaction appends it to the evidence log (kind `policy`, host `-`, key id
     /// `key_id`: the server key's, seq none, received at `at`, body the JSON's bytes); returns
     /// the entry's log index.

@@ -206,14 +206,7 @@ pub(super) fn checkpoints_between(
         .collect()
     })?;
     rows.into_iter()
-        .map(|(size, root, note, at)| {
-            Ok(StoredCheckpoint {
-                size: size as u64,
-                root: digest_col(Some(root))?.unwrap_or(Digest::ZERO),
-                note,
-                at,
-            })
-        })
+        .map(super::sqlite_tree::checkpoint_row)
         .collect()
 }
 

@@ -208,13 +208,18 @@ fn checkpoint_where(
     })
     .optional()
     .map_err(db)?
-    .map(|(size, root, note, at)| {
-        Ok(StoredCheckpoint {
-            size: size as u64,
-            root: digest_col(Some(root))?.unwrap_or(Digest::ZERO),
-            note,
-            at,
-        })
-    })
+    .map(checkpoint_row)
     .transpose()
+}
+
+/// A `checkpoints` row (size, root, note, at) as a [`StoredCheckpoint`].
+pub(super) fn checkpoint_row(
+    (size, root, note, at): (i64, Vec<u8>, String, i64),
+) -> StoreResult<StoredCheckpoint> {
+    Ok(StoredCheckpoint {
+        size: size as u64,
+        root: digest_col(Some(root))?.unwrap_or(Digest::ZERO),
+        note,
+        at,
+    })
 }
