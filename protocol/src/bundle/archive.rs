@@ -27,13 +27,13 @@ pub const MAX_FILES: u64 = 2_000_000;
 /// The largest entry, checkpoint or manifest file an archive may hold (16 MiB: a report body
 /// is capped far below).
 pub const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
-/// The largest fleet-wide table (findings, status, chains, consistency steps) an archive may
-/// hold (2 GiB: about 800,000 hosts' findings as CSV).
+/// The largest fleet-wide table (the manifest's file list, findings, status, chains,
+/// consistency steps) an archive may hold (2 GiB: about 800,000 hosts' findings as CSV).
 pub const MAX_TABLE_BYTES: u64 = 2 * 1024 * 1024 * 1024;
 
 /// The size limit of the file `name`: tables may be fleet-sized, every other file is small.
 pub fn max_file_bytes(name: &str) -> u64 {
-    if name.contains('/') || name.starts_with("manifest.") {
+    if name.contains('/') || name == MANIFEST_SIG {
         MAX_FILE_BYTES
     } else {
         MAX_TABLE_BYTES

@@ -175,6 +175,12 @@ fn the_reader_refuses_a_file_over_its_limit_before_reading_it() {
         MAX_FILE_BYTES
     );
     assert_eq!(max_file_bytes("findings.csv"), MAX_TABLE_BYTES);
+    assert_eq!(
+        max_file_bytes(MANIFEST),
+        MAX_TABLE_BYTES,
+        "it lists every file"
+    );
+    assert_eq!(max_file_bytes(MANIFEST_SIG), MAX_FILE_BYTES);
     let mut b = tar::Builder::new(Vec::new());
     let mut h = tar::Header::new_ustar();
     h.set_path("findings.csv").unwrap();
