@@ -309,7 +309,7 @@ fn every_bad_request_gets_its_4xx_and_leaves_the_store_unchanged() {
         assert_eq!(raw.as_ref(), r.bytes.as_slice(), "stored verbatim");
         let log = server.get("/v1/admin/log/verify", Some(&admin)).await.1;
         assert_eq!(log["ok"], true);
-        // Three reports, and the three hosts' enrollments (key events).
-        assert_eq!(log["entries"], 6);
+        // Three reports, the three hosts' enrollments and c's revocation (key events).
+        assert_eq!(log["entries"], 7);
     });
 }
