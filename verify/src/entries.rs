@@ -198,6 +198,9 @@ impl<'a> Entries<'a> {
             revoked_at: Option<u64>,
         }
         let mut hosts: BTreeMap<&str, HostKeys> = BTreeMap::new();
+        /// A report whose key was in force: who, key id, key, body, signature.
+        type SignatureCheck<'b> = (String, &'b String, [u8; PUBLIC_KEY_LEN], &'b [u8], &'b str);
+        let mut signatures: Vec<SignatureCheck> = Vec::new();
         for e in self.by_index.values() {
             let index = e.meta.log_index;
             match &e.parsed {
@@ -276,19 +279,23 @@ impl<'a> Entries<'a> {
                         );
                         continue;
                     };
-                    let verified = signing::decode_signature(sig)
-                        .map_err(|e| e.to_string())
-                        .and_then(|s| {
-                            signing::verify(public_key, e.body, &s).map_err(|e| e.to_string())
-                        });
-                    if let Err(err) = verified {
-                        f.push(
-                            "keys",
-                            format!("{who}: the signature by key {key} does not verify: {err}"),
-                        );
-                    }
+                    // Verified below, on every core, in this order.
+                    signatures.push((who, key, *public_key, e.body, sig.as_str()));
                 }
                 Parsed::Policy(_) | Parsed::Invalid => {}
+            }
+        }
+        let verified = crate::parallel_map(&signatures, |(_, _, public_key, body, sig)| {
+            signing::decode_signature(sig)
+                .map_err(|e| e.to_string())
+                .and_then(|s| signing::verify(public_key, body, &s).map_err(|e| e.to_string()))
+        });
+        for ((who, key, ..), verified) in signatures.iter().zip(verified) {
+            if let Err(err) = verified {
+                f.push(
+                    "keys",
+                    format!("{who}: the signature by key {key} does not verify: {err}"),
+                );
             }
         }
     }

@@ -12,6 +12,22 @@ mod entries;
 mod log;
 mod rows;
 
+/// `f` over `items` on every core (scoped threads, contiguous chunks); results in input order.
+pub(crate) fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let chunk = items.len().div_ceil(threads).max(1);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = items
+            .chunks(chunk)
+            .map(|part| scope.spawn(|| part.iter().map(&f).collect::<Vec<R>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("a verifier thread panicked"))
+            .collect()
+    })
+}
+
 use std::collections::BTreeMap;
 
 use evidence_protocol::bundle::{Bundle, ControlVerdict};

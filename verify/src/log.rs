@@ -82,14 +82,17 @@ pub fn check_manifest(bundle: &Bundle, key: &ServerKey, f: &mut Failures) -> Str
 
 /// Every file listed with the right digest, none missing, none extra.
 pub fn check_files(bundle: &Bundle, f: &mut Failures) {
-    for (name, expected) in &bundle.manifest.files {
-        match bundle.files.get(name) {
+    let listed: Vec<(&String, &Digest)> = bundle.manifest.files.iter().collect();
+    let actual = crate::parallel_map(&listed, |(name, _)| {
+        bundle.files.get(*name).map(|bytes| Digest::of(bytes))
+    });
+    for ((name, expected), actual) in listed.into_iter().zip(actual) {
+        match actual {
             None => f.push(
                 "files",
                 format!("file {name} is listed in {MANIFEST} but missing"),
             ),
-            Some(bytes) => {
-                let actual = Digest::of(bytes);
+            Some(actual) => {
                 if actual != *expected {
                     f.push(
                         "files",
