@@ -84,7 +84,7 @@ impl<'a> Entries<'a> {
             }
         }
         let final_head = heads.final_head;
-        let mut by_index = BTreeMap::new();
+        let mut pending: Vec<(u64, EntryMeta, &'a [u8])> = Vec::with_capacity(indexes.len());
         for index in indexes {
             let (meta_path, body_path) = (entry_meta_path(index), entry_body_path(index));
             let (Some(meta_bytes), Some(body)) =
@@ -96,31 +96,50 @@ impl<'a> Entries<'a> {
                 );
                 continue;
             };
-            let meta: EntryMeta = match serde_json::from_slice(meta_bytes) {
-                Ok(m) => m,
-                Err(e) => {
-                    f.push("entries", format!("file {meta_path}: {e}"));
-                    continue;
-                }
-            };
+            match serde_json::from_slice::<EntryMeta>(meta_bytes) {
+                Ok(meta) => pending.push((index, meta, body.as_slice())),
+                Err(e) => f.push("entries", format!("file {meta_path}: {e}")),
+            }
+        }
+        // Only each host's latest full report up to the period's end has facts the rows need
+        // (`derive_rows` picks by kind, time and index, as here): the others are checked
+        // whole, then keep their parsed headers only, so memory holds the bundle once.
+        let mut latest_full: BTreeMap<&str, (i64, u64)> = BTreeMap::new();
+        for (index, meta, _) in &pending {
+            if meta.kind == EntryKind::Full && meta.received_at <= bundle.manifest.period.to {
+                let at = (meta.received_at, *index);
+                let latest = latest_full.entry(meta.host_id.as_str()).or_insert(at);
+                *latest = (*latest).max(at);
+            }
+        }
+        let keep_facts: BTreeSet<u64> = latest_full.values().map(|(_, index)| *index).collect();
+        // Each entry on its own (digest, inclusion proof, body), on every core.
+        let checked = crate::parallel_map(&pending, |(index, meta, body)| {
+            let index = *index;
+            let mut local = Failures::default();
             if meta.log_index != index {
-                f.push(
+                local.push(
                     "entries",
-                    format!("{meta_path} states log_index {}", meta.log_index),
+                    format!(
+                        "{} states log_index {}",
+                        entry_meta_path(index),
+                        meta.log_index
+                    ),
                 );
             }
             let digest = Digest::of(body);
             if digest != meta.digest {
-                f.push(
+                local.push(
                     "entries",
                     format!(
-                        "entry {index}: {body_path} has digest {digest}, the entry states {}",
+                        "entry {index}: {} has digest {digest}, the entry states {}",
+                        entry_body_path(index),
                         meta.digest
                     ),
                 );
             }
             if index >= final_head.size {
-                f.push(
+                local.push(
                     "entries",
                     format!(
                         "entry {index} is not below the final checkpoint's size {}",
@@ -134,7 +153,7 @@ impl<'a> Entries<'a> {
                 &meta.inclusion,
                 &final_head.root,
             ) {
-                f.push(
+                local.push(
                     "entries",
                     format!(
                         "entry {index} ({} of host {}): its leaf is not in the final checkpoint: {e}",
@@ -143,7 +162,19 @@ impl<'a> Entries<'a> {
                     ),
                 );
             }
-            let parsed = parse_body(&meta, body, &bundle.manifest, f);
+            let mut parsed = parse_body(meta, body, &bundle.manifest, &mut local);
+            if let Parsed::Report(report) = &mut parsed {
+                if let ReportKind::Full { facts } = &mut report.kind {
+                    if !keep_facts.contains(&index) {
+                        *facts = Default::default();
+                    }
+                }
+            }
+            (local, parsed)
+        });
+        let mut by_index = BTreeMap::new();
+        for ((index, meta, body), (local, parsed)) in pending.into_iter().zip(checked) {
+            f.0.extend(local.0);
             by_index.insert(index, Entry { meta, body, parsed });
         }
         Entries { by_index }
