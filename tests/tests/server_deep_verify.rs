@@ -160,4 +160,26 @@ fn deep_verification_passes_on_the_servers_store_and_names_a_finding_edited_behi
         assert_eq!(found["problem"]["stored"]["status"], "pass", "{found}");
         assert_eq!(found["problem"]["facts_give"]["status"], "fail", "{found}");
     });
+    drop(server);
+
+    // A checkpoint note whose signature was replaced: the API's verification names it.
+    let db = rusqlite::Connection::open(data.join("evidence.db")).unwrap();
+    db.execute(
+        "UPDATE checkpoints SET note = replace(note, substr(note, -12, 8), 'AAAAAAAA')
+         WHERE size = (SELECT MAX(size) FROM checkpoints)",
+        [],
+    )
+    .unwrap();
+    drop(db);
+    let server = start(&data, Some(&admin), &[]);
+    runtime().block_on(async {
+        let (s, v) = server.get("/v1/admin/log/verify", Some(&admin)).await;
+        assert_eq!(s, 200, "{v}");
+        assert_eq!(v["ok"], false, "{v}");
+        let problem = v["break"]["problem"].as_str().unwrap_or_default();
+        assert!(
+            problem.contains("does not verify with this server's key"),
+            "{v}"
+        );
+    });
 }

@@ -347,6 +347,27 @@ impl Services {
                 deep: None,
             },
         };
+        // The latest checkpoint must carry this server's signature (the store checked its root).
+        if verification.ok {
+            if let Some(cp) = self.store.latest_checkpoint().await? {
+                let origin = super::checkpoints::origin(&self.server_key);
+                let signed = evidence_protocol::checkpoint::verify_note(
+                    &cp.note,
+                    &origin,
+                    &self.server_key.public_key(),
+                );
+                if let Err(e) = signed {
+                    verification.ok = false;
+                    verification.broken = Some(crate::store::LogBreak {
+                        log_index: cp.size,
+                        problem: format!(
+                            "the signed checkpoint of {} entries does not verify with this server's key: {e}",
+                            cp.size
+                        ),
+                    });
+                }
+            }
+        }
         if deep {
             let found = super::verify::deep_verify(self.store.as_ref(), self.caches.index.clone())
                 .await
