@@ -98,6 +98,7 @@ macro_rules! store_conformance {
             a_rotations_proof_is_in_the_evidence_log,
             a_batch_signs_one_checkpoint_and_its_growth_proves_each_new_report,
             a_batch_that_appends_nothing_signs_nothing,
+            derived_hosts_pages_in_host_order_with_their_latest_full_report_and_findings,
         ]);
     };
     (@tests $backend:ident, $make:expr, [$($behaviour:ident),* $(,)?]) => {
@@ -1700,4 +1701,89 @@ async fn a_batch_that_appends_nothing_signs_nothing(s: &dyn Store) {
     assert!(batch.growth.is_none());
     assert_eq!(batch.results[0].as_ref().map(|a| a.duplicate), Ok(true));
     assert_eq!(s.latest_checkpoint().await.unwrap(), before);
+}
+
+async fn derived_hosts_pages_in_host_order_with_their_latest_full_report_and_findings(
+    s: &dyn Store,
+) {
+    let a = enrolled(s, "ma", 1).await;
+    let b = enrolled(s, "mb", 2).await;
+    append(
+        s,
+        item(
+            &a,
+            "k1",
+            1,
+            None,
+            "a1",
+            T0,
+            vec![finding("c1", Status::Pass)],
+        ),
+    )
+    .await
+    .unwrap();
+    let a2 = append(
+        s,
+        item(
+            &a,
+            "k1",
+            2,
+            None,
+            "a2",
+            T0 + 1,
+            vec![finding("c1", Status::Fail)],
+        ),
+    )
+    .await
+    .unwrap();
+    // An attestation is not a full report: the latest full one stays a2.
+    append(s, attestation(&a, 3, None, b"a2")).await.unwrap();
+    assert!(s.revoke_host(&b, "admin", T0 + 2).await.unwrap());
+    let first = s.derived_hosts(None, 1).await.unwrap();
+    let second = s
+        .derived_hosts(Some(first[0].host_id.clone()), 10)
+        .await
+        .unwrap();
+    let ids: Vec<String> = first
+        .iter()
+        .chain(&second)
+        .map(|h| h.host_id.clone())
+        .collect();
+    assert_eq!((first.len(), second.len()), (1, 1));
+    let mut sorted = ids.clone();
+    sorted.sort();
+    assert_eq!(ids, sorted, "pages follow host-id order");
+    let all: Vec<_> = first.into_iter().chain(second).collect();
+    let host_a = all.iter().find(|h| h.host_id == a).expect("host a");
+    assert_eq!(host_a.latest_facts, Some(a2.log_index));
+    assert_eq!(
+        host_a
+            .latest_full
+            .as_ref()
+            .map(|(i, bytes)| (*i, bytes.as_slice())),
+        Some((a2.log_index, b"a2".as_slice()))
+    );
+    assert_eq!(
+        host_a
+            .findings
+            .iter()
+            .map(|f| (f.check.as_str(), f.status.as_str()))
+            .collect::<Vec<_>>(),
+        vec![("c1", "fail")]
+    );
+    assert_eq!(
+        host_a
+            .last_transitions
+            .iter()
+            .map(|f| f.status.as_str())
+            .collect::<Vec<_>>(),
+        vec!["fail"]
+    );
+    let host_b = all.iter().find(|h| h.host_id == b).expect("host b");
+    assert!(host_b.revoked && !host_a.revoked);
+    assert_eq!(
+        (host_b.latest_facts, host_b.latest_full.is_none()),
+        (None, true)
+    );
+    assert!(host_b.findings.is_empty());
 }
