@@ -41,7 +41,7 @@ pub mod log_entry;
 pub mod merkle;
 
 pub use checkpoint::{Checkpoint, CheckpointError};
-pub use log_entry::LogLeaf;
+pub use log_entry::{EntryKind, LogLeaf};
 pub use merkle::{CompactRange, LeafHashes, ProofError};
 
 // Evidence bundles: what the server exports and evidence-verify checks offline.

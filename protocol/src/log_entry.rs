@@ -7,15 +7,58 @@
 //! leaf to check a receipt, and `evidence-verify` recomputes every leaf of a bundle.
 
 use chrono::{SecondsFormat, TimeZone, Utc};
+use serde::{Deserialize, Serialize};
 
 use crate::merkle::leaf_hash;
 use crate::Digest;
 
+/// The kind of an evidence-log entry (the leaf's `kind`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EntryKind {
+    /// A full report (JSON `Report` with facts).
+    Full,
+    /// An attestation report (JSON `Report` naming an earlier full report).
+    Attestation,
+    /// A key event of a host (enrolled, rotated, approved, revoked...).
+    KeyEvent,
+    /// A policy version (JSON `OrgPolicy`).
+    Policy,
+}
+
+impl EntryKind {
+    /// The wire name, as in the log leaf.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EntryKind::Full => "full",
+            EntryKind::Attestation => "attestation",
+            EntryKind::KeyEvent => "key_event",
+            EntryKind::Policy => "policy",
+        }
+    }
+
+    /// The kind named `name` in a leaf (the store's column), if any.
+    pub fn parse(name: &str) -> Option<Self> {
+        [
+            EntryKind::Full,
+            EntryKind::Attestation,
+            EntryKind::KeyEvent,
+            EntryKind::Policy,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == name)
+    }
+
+    /// Whether entries of this kind are agent reports.
+    pub fn is_report(self) -> bool {
+        matches!(self, EntryKind::Full | EntryKind::Attestation)
+    }
+}
+
 /// One evidence-log entry as its Merkle leaf sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogLeaf<'a> {
-    /// `full`, `attestation`, `key_event` or `policy`.
-    pub kind: &'a str,
+    pub kind: EntryKind,
     pub host_id: &'a str,
     pub key_id: &'a str,
     /// The report's sequence number (`None` for key events and policy versions).
@@ -32,7 +75,7 @@ impl LogLeaf<'_> {
     pub fn bytes(&self) -> Vec<u8> {
         format!(
             "evidence-log-entry-v1\nkind={}\nhost_id={}\nkey_id={}\nseq={}\nreceived_at={}\ndigest={}\n",
-            self.kind,
+            self.kind.as_str(),
             self.host_id,
             self.key_id,
             self.seq.map_or_else(|| "-".to_string(), |s| s.to_string()),
@@ -64,7 +107,7 @@ mod tests {
     fn the_leaf_names_every_field_so_changing_one_changes_the_hash() {
         let digest = Digest::of(b"report");
         let leaf = LogLeaf {
-            kind: "full",
+            kind: EntryKind::Full,
             host_id: "h",
             key_id: "k",
             seq: Some(7),

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::log_entry::EntryKind;
 use crate::log_entry::LogLeaf;
 use crate::Digest;
 
@@ -97,37 +98,6 @@ pub struct TreeHead {
     pub root: Digest,
 }
 
-/// The kind of an evidence-log entry (the leaf's `kind`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum EntryKind {
-    /// A full report (JSON `Report` with facts).
-    Full,
-    /// An attestation report (JSON `Report` naming an earlier full report).
-    Attestation,
-    /// A key event of a host (enrolled, rotated, approved, revoked...).
-    KeyEvent,
-    /// A policy version (JSON `OrgPolicy`).
-    Policy,
-}
-
-impl EntryKind {
-    /// The wire name, as in the log leaf.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EntryKind::Full => "full",
-            EntryKind::Attestation => "attestation",
-            EntryKind::KeyEvent => "key_event",
-            EntryKind::Policy => "policy",
-        }
-    }
-
-    /// Whether entries of this kind are agent reports.
-    pub fn is_report(self) -> bool {
-        matches!(self, EntryKind::Full | EntryKind::Attestation)
-    }
-}
-
 /// `entries/<log index, 20 digits>.json`: one log entry's leaf fields, signature and
 /// inclusion proof. Its bytes are in the `.body` file beside it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -158,7 +128,7 @@ impl EntryMeta {
     /// The Merkle leaf this entry commits to.
     pub fn leaf(&self) -> LogLeaf<'_> {
         LogLeaf {
-            kind: self.kind.as_str(),
+            kind: self.kind,
             host_id: &self.host_id,
             key_id: &self.key_id,
             seq: self.seq,

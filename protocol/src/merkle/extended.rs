@@ -9,30 +9,28 @@
 //! batches, answers each receipt's inclusion proof and the consistency proof from the
 //! checkpoint its agent last verified in memory.
 
-use std::collections::HashMap;
-
 use super::{node_hash, CompactRange, LeafHashes};
 use crate::Digest;
 
-/// The tree's edge at the window's start plus the leaves appended after it.
+/// The tree's edge at the window's start plus the leaves appended after it. From the empty
+/// edge it is a whole tree in memory (the exporter's, over every leaf of the log).
 #[derive(Debug, Clone, Default)]
 pub struct Extended {
     start: CompactRange,
-    leaves: Vec<Digest>,
-    /// Every aligned perfect subtree wholly within the window's leaves, by (level, position),
-    /// hashed once as the leaves arrive (amortised O(1) per leaf).
-    subtrees: HashMap<(u32, u64), Digest>,
+    /// `levels[l]`: every aligned perfect subtree of `2^l` leaves wholly within the window, in
+    /// order from position `first_position(l)`; level 0 holds the window's leaves. Hashed once
+    /// as the leaves arrive (amortised O(1) per leaf).
+    levels: Vec<Vec<Digest>>,
 }
 
 impl Extended {
     /// A window starting at the tree whose edge is `start`, holding `leaves`.
-    pub fn new(start: CompactRange, leaves: &[Digest]) -> Self {
+    pub fn new(start: CompactRange, leaves: impl IntoIterator<Item = Digest>) -> Self {
         let mut window = Self {
             start,
-            leaves: Vec::with_capacity(leaves.len()),
-            subtrees: HashMap::with_capacity(leaves.len() * 2),
+            levels: vec![Vec::new()],
         };
-        leaves.iter().for_each(|leaf| window.push(*leaf));
+        leaves.into_iter().for_each(|leaf| window.push(leaf));
         window
     }
 
@@ -43,27 +41,43 @@ impl Extended {
 
     /// The number of leaves in the window.
     pub fn window_len(&self) -> usize {
-        self.leaves.len()
+        self.levels.first().map_or(0, Vec::len)
+    }
+
+    /// The position of the first subtree of level `level` wholly within the window.
+    fn first_position(&self, level: u32) -> u64 {
+        self.start.size().div_ceil(1u64 << level)
+    }
+
+    /// The window's subtree at (`level`, `position`), if it holds it.
+    fn subtree(&self, level: u32, position: u64) -> Option<Digest> {
+        let nodes = self.levels.get(level as usize)?;
+        let i = usize::try_from(position.checked_sub(self.first_position(level))?).ok()?;
+        nodes.get(i).copied()
     }
 
     /// Appends a leaf and the perfect subtrees it completes within the window.
     pub fn push(&mut self, leaf: Digest) {
-        let index = self.len();
-        self.leaves.push(leaf);
+        let size = self.len() + 1;
+        if self.levels.is_empty() {
+            self.levels.push(Vec::new());
+        }
+        self.levels[0].push(leaf);
         let mut hash = leaf;
-        self.subtrees.insert((0, index), hash);
-        let size = index + 1;
         for level in 1..=size.trailing_zeros() {
-            let first = (size >> level << level) - (1u64 << level);
+            let first = size - (1u64 << level);
             if first < self.start.size() {
                 break;
             }
-            let left = (level - 1, (first >> (level - 1)));
-            let Some(left) = self.subtrees.get(&left) else {
+            // The left half is the subtree just before the one being carried up.
+            let Some(left) = self.subtree(level - 1, first >> (level - 1)) else {
                 break;
             };
-            hash = node_hash(left, &hash);
-            self.subtrees.insert((level, first >> level), hash);
+            hash = node_hash(&left, &hash);
+            if self.levels.len() <= level as usize {
+                self.levels.push(Vec::new());
+            }
+            self.levels[level as usize].push(hash);
         }
     }
 
@@ -87,7 +101,7 @@ impl Extended {
 
 impl LeafHashes for Extended {
     fn len(&self) -> u64 {
-        self.start.size() + self.leaves.len() as u64
+        self.start.size() + self.window_len() as u64
     }
 
     /// A window leaf, or an older one the edge holds as a single-leaf subtree. Other older
@@ -95,15 +109,14 @@ impl LeafHashes for Extended {
     /// module doc), and asking it anything else answers the zero hash, which no proof verifies
     /// with.
     fn leaf(&self, index: u64) -> Digest {
-        match index.checked_sub(self.start.size()) {
-            Some(i) => self.leaves[usize::try_from(i).expect("a window fits in memory")],
-            None => self.edge_subtree(index, 0).unwrap_or(Digest::ZERO),
-        }
+        self.subtree(0, index)
+            .or_else(|| self.edge_subtree(index, 0))
+            .unwrap_or(Digest::ZERO)
     }
 
     fn perfect_subtree(&self, start: u64, level: u32) -> Digest {
-        if let Some(hash) = self.subtrees.get(&(level, start >> level)) {
-            return *hash;
+        if let Some(hash) = self.subtree(level, start >> level) {
+            return hash;
         }
         if let Some(hash) = self.edge_subtree(start, level) {
             return hash;
@@ -131,7 +144,7 @@ mod tests {
             for old in 0..total {
                 let mut edge = CompactRange::new();
                 leaves[..old].iter().for_each(|l| edge.push(*l));
-                let tree = Extended::new(edge, &leaves[old..total]);
+                let tree = Extended::new(edge, leaves[old..total].iter().copied());
                 let whole = &leaves[..total];
                 let (n, at) = (total as u64, format!("window {old}..{total}"));
                 assert_eq!(root(&tree), root(whole), "root, {at}");

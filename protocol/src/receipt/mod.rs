@@ -17,7 +17,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::{self, CheckpointError};
-use crate::log_entry::LogLeaf;
+use crate::log_entry::{EntryKind, LogLeaf};
 use crate::merkle::{self, ProofError};
 use crate::signing::PUBLIC_KEY_LEN;
 use crate::{Digest, Report, ReportKind, Witnessed};
@@ -121,8 +121,8 @@ pub fn verify_extension(
 pub fn report_leaf_hash(report: &Report, digest: &Digest, received_at: &DateTime<Utc>) -> Digest {
     LogLeaf {
         kind: match report.kind {
-            ReportKind::Full { .. } => "full",
-            ReportKind::Attestation { .. } => "attestation",
+            ReportKind::Full { .. } => EntryKind::Full,
+            ReportKind::Attestation { .. } => EntryKind::Attestation,
         },
         host_id: &report.host_id,
         key_id: &report.key_id,

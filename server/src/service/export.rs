@@ -28,7 +28,8 @@ use evidence_protocol::bundle::{
     HostChain, Period, Selection, StatusRow, TreeHead, CHAINS, CONSISTENCY, FINAL_CHECKPOINT,
     FINDINGS_CSV, FINDINGS_JSON, FORMAT, MAX_FILES, STATUS_CSV, STATUS_JSON,
 };
-use evidence_protocol::merkle::{self, LeafHashes};
+use evidence_protocol::merkle::{self, Extended, LeafHashes};
+use evidence_protocol::CompactRange;
 use evidence_protocol::{Digest, Report, SigningKey};
 use serde::Deserialize;
 
@@ -131,42 +132,6 @@ enum LinkKind {
     },
 }
 
-/// Every perfect subtree of the first `size` leaves, computed once in memory from the leaf
-/// hashes: each proof is then O(log n) lookups in a vector.
-struct MemoryTree {
-    /// `levels[l][i]`: the root of the `2^l` leaves from `i * 2^l`.
-    levels: Vec<Vec<Digest>>,
-}
-
-impl MemoryTree {
-    fn new(leaves: Vec<Digest>) -> Self {
-        let mut levels = vec![leaves];
-        while levels.last().is_some_and(|l| l.len() > 1) {
-            let below = levels.last().expect("a level");
-            let up = below
-                .chunks_exact(2)
-                .map(|pair| merkle::node_hash(&pair[0], &pair[1]))
-                .collect();
-            levels.push(up);
-        }
-        Self { levels }
-    }
-}
-
-impl LeafHashes for MemoryTree {
-    fn len(&self) -> u64 {
-        self.levels[0].len() as u64
-    }
-
-    fn leaf(&self, index: u64) -> Digest {
-        self.levels[0][index as usize]
-    }
-
-    fn perfect_subtree(&self, start: u64, level: u32) -> Digest {
-        self.levels[level as usize][(start >> level) as usize]
-    }
-}
-
 /// Everything a bundle holds but the bodies, decided and checked; [`BundlePlan::write`]
 /// streams it.
 pub struct BundlePlan {
@@ -176,7 +141,8 @@ pub struct BundlePlan {
     consistency: Vec<ConsistencyStep>,
     chains: Vec<HostChain>,
     entries: Vec<LogEntryMeta>,
-    tree: MemoryTree,
+    /// The whole tree in memory, from one read of the leaves: each proof is O(log n) lookups.
+    tree: Extended,
     /// `findings.csv`, `findings.json`, `status.csv`, `status.json`, serialised (and checked
     /// against the archive's file size limit) when planned.
     rows: Vec<(&'static str, Vec<u8>)>,
@@ -490,7 +456,7 @@ impl Exporter {
             .collect();
 
         // The tree, once; the checkpoints in the span and the consistency steps.
-        let tree = MemoryTree::new(store.leaf_hashes(size).await?);
+        let tree = Extended::new(CompactRange::new(), store.leaf_hashes(size).await?);
         if tree.len() != size || merkle::root(&tree) != final_checkpoint.root {
             return Err(ExportError::Corrupt(format!(
                 "the stored tree does not hash to the root of the checkpoint of {size} entries"
@@ -790,7 +756,7 @@ mod tests {
     #[test]
     fn proofs_from_the_memory_tree_are_those_of_the_leaves() {
         let leaves: Vec<Digest> = (0..37u32).map(|i| Digest::of(&i.to_be_bytes())).collect();
-        let tree = MemoryTree::new(leaves.clone());
+        let tree = Extended::new(CompactRange::new(), leaves.clone());
         assert_eq!(merkle::root(&tree), merkle::root(&leaves));
         for size in [1u64, 2, 5, 16, 37] {
             for index in 0..size {

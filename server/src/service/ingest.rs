@@ -178,7 +178,7 @@ fn included(
     // start over at the batch's edge.
     if merkle::LeafHashes::len(window) != growth.before.size() || window.window_len() > PROOF_WINDOW
     {
-        *window = Extended::new(growth.before.clone(), &[]);
+        *window = Extended::new(growth.before.clone(), []);
     }
     growth.leaves.iter().for_each(|leaf| window.push(*leaf));
     let size = growth.checkpoint.size;

@@ -1147,7 +1147,7 @@ async fn a_policy_entrys_leaf_is_in_the_tree(s: &dyn Store) {
     let (size, root) = s.tree_head().await.unwrap();
     let (leaf, proof) = s.inclusion_proof(index, size).await.unwrap().unwrap();
     let expected = crate::domain::log_entry::LogLeaf {
-        kind: "policy",
+        kind: evidence_protocol::EntryKind::Policy,
         host_id: "-",
         key_id: SERVER_KEY_ID,
         seq: None,
@@ -1593,7 +1593,7 @@ async fn every_log_entry_is_a_leaf_naming_its_fields_and_every_proof_verifies(s:
     // The report at index 2 (seq 2): its leaf commits to its kind, host, key, seq, time, digest.
     let digest = Digest::of(b"r2");
     let expected_leaf = crate::domain::log_entry::LogLeaf {
-        kind: "full",
+        kind: evidence_protocol::EntryKind::Full,
         host_id: &host,
         key_id: "k1",
         seq: Some(2),
@@ -1675,7 +1675,10 @@ async fn a_batch_signs_one_checkpoint_and_its_growth_proves_each_new_report(s: &
         s.latest_checkpoint().await.unwrap(),
         Some(growth.checkpoint.clone())
     );
-    let tree = evidence_protocol::merkle::Extended::new(growth.before.clone(), &growth.leaves);
+    let tree = evidence_protocol::merkle::Extended::new(
+        growth.before.clone(),
+        growth.leaves.iter().copied(),
+    );
     for result in batch.results.into_iter().flatten() {
         let in_memory =
             evidence_protocol::merkle::inclusion_proof(result.log_index, 5, &tree).unwrap();

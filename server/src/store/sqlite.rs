@@ -1184,7 +1184,7 @@ mod tests {
         assert!(broken.problem.contains("Merkle leaf"), "{}", broken.problem);
         // The recorded leaf rewritten to match: the signed checkpoint's root no longer follows.
         let forged = crate::domain::log_entry::LogLeaf {
-            kind: "full",
+            kind: evidence_protocol::EntryKind::Full,
             host_id: "h",
             key_id: "k",
             seq: Some(9),

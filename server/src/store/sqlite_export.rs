@@ -12,17 +12,6 @@ use super::*;
 
 const META_COLS: &str = "log_index, kind, host_id, key_id, seq, received_at, digest, signature";
 
-fn entry_kind(s: &str) -> Option<EntryKind> {
-    [
-        EntryKind::Full,
-        EntryKind::Attestation,
-        EntryKind::KeyEvent,
-        EntryKind::Policy,
-    ]
-    .into_iter()
-    .find(|k| k.as_str() == s)
-}
-
 fn meta_row(r: &rusqlite::Row) -> rusqlite::Result<LogEntryMeta> {
     let kind: String = r.get(1)?;
     let digest: Vec<u8> = r.get(6)?;
@@ -31,7 +20,8 @@ fn meta_row(r: &rusqlite::Row) -> rusqlite::Result<LogEntryMeta> {
     };
     Ok(LogEntryMeta {
         log_index: r.get::<_, i64>(0)? as u64,
-        kind: entry_kind(&kind).ok_or_else(|| corrupt(format!("unknown entry kind {kind:?}")))?,
+        kind: EntryKind::parse(&kind)
+            .ok_or_else(|| corrupt(format!("unknown entry kind {kind:?}")))?,
         host_id: r.get(2)?,
         key_id: r.get(3)?,
         seq: r.get::<_, Option<i64>>(4)?.map(|s| s as u64),

@@ -2,7 +2,7 @@
 //! transaction (the ingest rules of `domain::rules` decide; this file reads their inputs and
 //! writes what they decided: evidence log, gap events, finding transitions).
 
-use evidence_protocol::{log_chain_next, Digest};
+use evidence_protocol::{log_chain_next, Digest, EntryKind};
 use rusqlite::{params, OptionalExtension, Transaction};
 
 use super::sqlite::{db, digest_col};
@@ -121,7 +121,7 @@ pub(super) struct LogRow<'a> {
     pub digest: &'a Digest,
     pub received_at: i64,
     pub collected_at: i64,
-    pub kind: &'a str,
+    pub kind: EntryKind,
     pub body: &'a [u8],
     /// The agent's base64 signature over `body` (reports).
     pub signature: Option<&'a str>,
@@ -149,7 +149,7 @@ pub(super) fn append_log(
         row.digest.as_bytes().as_slice(),
         row.received_at,
         row.collected_at,
-        row.kind,
+        row.kind.as_str(),
         chain.as_bytes().as_slice(),
         row.body,
         row.signature
@@ -184,7 +184,7 @@ pub(super) fn record_key_change(tx: &Transaction, c: &KeyChange) -> StoreResult<
             digest: &Digest::of(&body),
             received_at: c.at,
             collected_at: c.at,
-            kind: "key_event",
+            kind: EntryKind::KeyEvent,
             body: &body,
             signature: None,
         };
@@ -261,8 +261,8 @@ pub(super) fn append_one(
         Ok(AppendDecision::Append { gaps }) => gaps,
     };
     let kind = match item.content {
-        AppendContent::Full { .. } => "full",
-        AppendContent::Attestation { .. } => "attestation",
+        AppendContent::Full { .. } => EntryKind::Full,
+        AppendContent::Attestation { .. } => EntryKind::Attestation,
     };
     let (index, chain_hash, leaf) = append_log(
         tx,
@@ -336,7 +336,7 @@ fn append_policy(tx: &Transaction, policy_json: &str, at: i64, key_id: &str) -> 
         digest: &Digest::of(body),
         received_at: at,
         collected_at: at,
-        kind: "policy",
+        kind: EntryKind::Policy,
         body,
         signature: None,
     };

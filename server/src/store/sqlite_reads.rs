@@ -245,8 +245,11 @@ pub(super) fn verify_log(s: &Sqlite) -> StoreResult<Result<(u64, Digest), LogBre
             }
             let (kind, host_id, key_id): (String, String, String) = (r.get(4)?, r.get(5)?, r.get(6)?);
             let seq: Option<i64> = r.get(7)?;
+            let Some(kind) = evidence_protocol::EntryKind::parse(&kind) else {
+                return fail(format!("unknown entry kind {kind:?}"));
+            };
             let leaf = crate::domain::log_entry::LogLeaf {
-                kind: &kind,
+                kind,
                 host_id: &host_id,
                 key_id: &key_id,
                 seq: seq.map(|s| s as u64),

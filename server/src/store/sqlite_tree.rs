@@ -105,11 +105,14 @@ pub(super) fn backfill(conn: &Connection) -> StoreResult<()> {
         );
         let seq: Option<i64> = r.get(4).map_err(db)?;
         let digest = digest_col(Some(r.get(6).map_err(db)?))?.unwrap_or(Digest::ZERO);
+        let kind = evidence_protocol::EntryKind::parse(&kind).ok_or_else(|| {
+            StoreError::Corrupt(format!("entry {index} has unknown kind {kind:?}"))
+        })?;
         add_leaf(
             conn,
             index,
             &LogLeaf {
-                kind: &kind,
+                kind,
                 host_id: &host_id,
                 key_id: &key_id,
                 seq: seq.map(|s| s as u64),
