@@ -198,6 +198,15 @@ pub fn check_database_file(db: &Path) -> anyhow::Result<()> {
 
 /// Opens the store of an existing data directory (for `verify-log`, `admin-token`): an error
 /// when there is none.
+/// The server key (receipts, checkpoints, bundles) of an existing data directory, for the
+/// offline commands; a missing or foreign key file is an error naming it.
+pub fn existing_server_key(dir: &Path) -> anyhow::Result<evidence_protocol::SigningKey> {
+    let path = dir.join(SERVER_KEY);
+    let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+    evidence_protocol::SigningKey::from_pkcs8(&bytes)
+        .with_context(|| format!("{} is not an Ed25519 key", path.display()))
+}
+
 pub fn existing_store(dir: &Path) -> anyhow::Result<crate::store::sqlite::SqliteStore> {
     let db = dir.join(DATABASE);
     if !db.exists() {

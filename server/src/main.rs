@@ -202,12 +202,7 @@ fn main() -> anyhow::Result<()> {
             interval_secs,
         } => evidence_server::preview::run(&dir, listen, interval_secs),
         Command::LogKey { data_dir } => {
-            let key_file = data_dir.join(evidence_server::datadir::SERVER_KEY);
-            let key = evidence_protocol::SigningKey::from_pkcs8(
-                &std::fs::read(&key_file)
-                    .with_context(|| format!("reading {}", key_file.display()))?,
-            )
-            .with_context(|| format!("{} is not an Ed25519 key", key_file.display()))?;
+            let key = evidence_server::datadir::existing_server_key(&data_dir)?;
             let origin = evidence_server::service::checkpoints::origin(&key);
             println!(
                 "{}",
@@ -223,16 +218,8 @@ fn main() -> anyhow::Result<()> {
                     println!("evidence log verifies: {n} entries, head {head}");
                     // The latest signed checkpoint (the log's tail), checked with the server key.
                     if let Some(cp) = rt.block_on(store.latest_checkpoint())? {
-                        let key_file = data_dir.join(evidence_server::datadir::SERVER_KEY);
-                        let key =
-                            evidence_protocol::SigningKey::from_pkcs8(&std::fs::read(&key_file)?)
-                                .with_context(|| {
-                                format!("{} is not an Ed25519 key", key_file.display())
-                            })?;
-                        let origin = evidence_server::service::checkpoints::origin(&key);
-                        let public_key =
-                            evidence_protocol::signing::decode_public_key(&key.public_key_b64())?;
-                        evidence_protocol::checkpoint::verify_note(&cp.note, &origin, &public_key)
+                        let key = evidence_server::datadir::existing_server_key(&data_dir)?;
+                        evidence_server::service::checkpoints::check_signature(&key, &cp)
                             .with_context(|| format!("the checkpoint of {} entries", cp.size))?;
                         println!(
                             "latest signed checkpoint: {} entries, root {}",

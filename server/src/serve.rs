@@ -32,9 +32,7 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 fn server_key(dir: &DataDir, state: StoreState) -> anyhow::Result<SigningKey> {
     let path = dir.file(crate::datadir::SERVER_KEY);
     if state == StoreState::Existing {
-        let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-        return SigningKey::from_pkcs8(&bytes)
-            .with_context(|| format!("{} is not an Ed25519 key", path.display()));
+        return crate::datadir::existing_server_key(&dir.path);
     }
     let key = SigningKey::generate()?;
     write_private(&path, key.pkcs8())?;

@@ -350,13 +350,7 @@ impl Services {
         // The latest checkpoint must carry this server's signature (the store checked its root).
         if verification.ok {
             if let Some(cp) = self.store.latest_checkpoint().await? {
-                let origin = super::checkpoints::origin(&self.server_key);
-                let signed = evidence_protocol::checkpoint::verify_note(
-                    &cp.note,
-                    &origin,
-                    &self.server_key.public_key(),
-                );
-                if let Err(e) = signed {
+                if let Err(e) = super::checkpoints::check_signature(&self.server_key, &cp) {
                     verification.ok = false;
                     verification.broken = Some(crate::store::LogBreak {
                         log_index: cp.size,

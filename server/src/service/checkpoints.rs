@@ -107,6 +107,17 @@ impl Checkpointer {
     }
 }
 
+/// Checks that a stored checkpoint's note is signed by `key` for this log (`verify-log` and the
+/// API's log verification).
+pub fn check_signature(
+    key: &SigningKey,
+    checkpoint: &StoredCheckpoint,
+) -> Result<(), evidence_protocol::CheckpointError> {
+    let origin = origin(key);
+    evidence_protocol::checkpoint::verify_note(&checkpoint.note, &origin, &key.public_key())
+        .map(|_| ())
+}
+
 /// The log's origin (and the note key's name): `evidence-server/<server key id>`.
 pub fn origin(key: &SigningKey) -> String {
     evidence_protocol::receipt::server_origin(&key.public_key())

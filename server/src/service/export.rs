@@ -717,11 +717,7 @@ pub async fn export_data_dir(
 ) -> anyhow::Result<(usize, u64)> {
     use anyhow::Context;
     let store: Arc<dyn Store> = Arc::new(crate::datadir::existing_store(data_dir)?);
-    let key_file = data_dir.join(crate::datadir::SERVER_KEY);
-    let key = SigningKey::from_pkcs8(
-        &std::fs::read(&key_file).with_context(|| format!("reading {}", key_file.display()))?,
-    )
-    .with_context(|| format!("{} is not an Ed25519 key", key_file.display()))?;
+    let key = crate::datadir::existing_server_key(data_dir)?;
     store.log_policy_versions(&key.key_id()).await?;
     let mut exporter = Exporter::new(store, Arc::new(key), stale_after_secs);
     exporter.max_entries = max_entries;
