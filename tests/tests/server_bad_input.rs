@@ -144,6 +144,8 @@ fn every_bad_request_gets_its_4xx_and_leaves_the_store_unchanged() {
             Case { headers: vec![("x-evidence-signature", "!!not base64!!".into()), ("x-evidence-key-id", good.key_id.clone())], ..report_case("signature not base64", &good, 400, "bad_encoding") },
             Case { headers: vec![("x-evidence-key-id", good.key_id.clone())], ..report_case("signature missing", &good, 401, "missing_signature") },
             Case { headers: vec![("x-evidence-signature", a.key.sign_b64(b"other bytes")), ("x-evidence-key-id", good.key_id.clone())], ..report_case("signature does not match", &good, 401, "bad_signature") },
+            Case { headers: vec![("x-evidence-signature", good.signature.clone()), ("x-evidence-key-id", good.key_id.clone()), ("x-evidence-witnessed", "-1".into())], ..report_case("witnessed size not an integer", &good, 422, "invalid_field") },
+            Case { headers: vec![("x-evidence-signature", good.signature.clone()), ("x-evidence-key-id", good.key_id.clone()), ("x-evidence-witnessed", "99999999999999999999".into())], ..report_case("witnessed size beyond u64", &good, 422, "invalid_field") },
             report_case("report of host a signed by host b's key", &{
                 let r = edited(&a, |_| {});
                 SignedReport { signature: b.key.sign_b64(&r.bytes), key_id: b.key.key_id(), bytes: r.bytes }
